@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Boots the test kernel under QEMU (TCG) with the base initramfs plus one scenario,
+# streams the scenario's output, and turns the guest's verdict into an exit code:
+# 0 pass, 1 fail (or no verdict: the guest died or timed out), 77 skip.
+# qemu is always killed when the timeout runs out.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF2'
+usage: run-guest.sh --kernel VMLINUZ --initramfs BASE.cpio --scenario SCRIPT --out DIR
+                    [--timeout SECONDS] [--smp N] [--memory SIZE] [--name NAME]
+                    [--quiet] [-- EXTRA-QEMU-ARGS...]
+EOF2
+}
+
+kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --kernel) kernel=$2; shift 2 ;;
+  --initramfs) initramfs=$2; shift 2 ;;
+  --scenario) scenario=$2; shift 2 ;;
+  --out) out=$2; shift 2 ;;
+  --timeout) timeout_s=$2; shift 2 ;;
+  --smp) smp=$2; shift 2 ;;
+  --memory) memory=$2; shift 2 ;;
+  --name) name=$2; shift 2 ;;
+  --quiet) quiet=1; shift ;;
+  --) shift; extra=("$@"); break ;;
+  -h | --help) usage; exit 0 ;;
+  *) echo "run-guest: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for f in kernel initramfs scenario out; do
+  [ -n "${!f}" ] || { usage >&2; exit 2; }
+done
+for f in "$kernel" "$initramfs" "$scenario"; do
+  [ -f "$f" ] || { echo "run-guest: $f is missing (run scripts/setup.sh and build first)" >&2; exit 1; }
+done
+command -v qemu-system-x86_64 >/dev/null ||
+  { echo "run-guest: qemu-system-x86_64 not found (package qemu-system-x86)" >&2; exit 1; }
+[ -n "$name" ] || name=$(basename "$scenario" .sh)
+
+rm -rf "$out"
+mkdir -p "$out/stage"
+cp "$scenario" "$out/stage/scenario.sh"
+(cd "$out/stage" && echo scenario.sh | cpio -o -H newc --quiet -R 0:0) >"$out/scenario.cpio"
+cat "$initramfs" "$out/scenario.cpio" >"$out/initramfs.cpio"
+rm -rf "$out/stage" "$out/scenario.cpio"
+: >"$out/result.log"
+
+start=$(date +%s.%N)
+# /dev/kvm exists on these hosts but cannot run a guest: TCG always (see shared/vm-recipe.md).
+timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
+  -accel tcg -m "$memory" -smp "$smp" -display none -monitor none -no-reboot -nic none \
+  -kernel "$kernel" -initrd "$out/initramfs.cpio" \
+  -append 'console=ttyS0 quiet panic=-1' \
+  -serial "file:$out/console.log" -serial "file:$out/result.log" -serial "file:$out/artifacts.b64" \
+  -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+  "${extra[@]}" </dev/null &
+qemu_pid=$!
+tail_pid=
+if [ "$quiet" -eq 0 ]; then
+  tail -n +1 -F --pid="$qemu_pid" "$out/result.log" 2>/dev/null | tr -d '\r' &
+  tail_pid=$!
+fi
+set +e
+wait "$qemu_pid"
+qemu_rc=$?
+set -e
+[ -n "$tail_pid" ] && wait "$tail_pid" 2>/dev/null || true
+elapsed=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
+rm -f "$out/initramfs.cpio"
+
+if [ -s "$out/artifacts.b64" ]; then
+  mkdir -p "$out/artifacts"
+  tr -d '\r' <"$out/artifacts.b64" | base64 -d 2>/dev/null | tar xf - -C "$out/artifacts" 2>/dev/null ||
+    echo "run-guest: the guest's artifacts are incomplete" >&2
+fi
+
+# The guest's serial console (ttyS0) carries kernel messages at warning level and above.
+if grep -qE 'Kernel panic|Oops|BUG:' "$out/console.log" 2>/dev/null; then
+  echo "run-guest: the guest kernel reported a crash; console:" >&2
+  tr -d '\r' <"$out/console.log" | grep -aE -A20 'Kernel panic|Oops|BUG:' | head -n 60 >&2
+fi
+
+case $qemu_rc in
+1) verdict=PASS rc=0 ;;
+5) verdict=SKIP rc=77 ;;
+3) verdict=FAIL rc=1 ;;
+124 | 137) verdict="FAIL (timed out after ${timeout_s} s, qemu killed)" rc=1 ;;
+*) verdict="FAIL (guest ended without a verdict, qemu exit $qemu_rc)" rc=1 ;;
+esac
+echo "vm scenario $name: $verdict in $elapsed s (logs: $out)"
+if [ "$rc" -eq 1 ] && [ "$quiet" -eq 1 ]; then
+  tr -d '\r' <"$out/result.log" >&2
+fi
+exit "$rc"
