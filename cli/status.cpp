@@ -1,0 +1,212 @@
+#include "status.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <string_view>
+
+namespace lpmon::cli {
+namespace {
+
+using nlohmann::json;
+
+// Column where values start in the text report, so that they line up like `systemctl status`.
+constexpr std::size_t kValueColumn = 17;
+// Enough pids to start an investigation without flooding the terminal; --json has all.
+constexpr std::size_t kMaxPidsShown = 10;
+
+template <typename T>
+json nullable(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+std::string_view state_id(LivepatchState state) {
+  switch (state) {
+    case LivepatchState::patched:
+      return "patched";
+    case LivepatchState::in_transition:
+      return "in_transition";
+    case LivepatchState::unpatched:
+      return "unpatched";
+    case LivepatchState::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+std::string_view task_state_name(int state) {
+  return state == kTaskPatched ? "patched" : "unpatched";
+}
+
+std::string yes_no(bool value) {
+  return value ? "yes" : "no";
+}
+
+std::string yes_no_na(const std::optional<bool>& value) {
+  return value ? yes_no(*value) : "n/a";
+}
+
+void field(std::ostream& out, std::string_view label, std::string_view value,
+           std::size_t indent = 0) {
+  std::string head(indent, ' ');
+  head += label;
+  head += ':';
+  head.resize(std::max(kValueColumn, head.size() + 1), ' ');
+  out << head << value << '\n';
+}
+
+void continuation(std::ostream& out, std::string_view value) {
+  out << std::string(kValueColumn, ' ') << value << '\n';
+}
+
+void render_taint(std::ostream& out, const Taint& taint) {
+  if (taint.mask == 0) {
+    field(out, "Taint", "none");
+    return;
+  }
+  field(out, "Taint", taint.letters() + " (" + std::to_string(taint.mask) + ")");
+  for (const TaintFlag& flag : taint.flags()) {
+    continuation(out, "  " + std::string(1, flag.letter) + "  " + std::string(flag.name) + ": " +
+                          std::string(flag.description));
+  }
+  if (taint.unknown_bits() != 0) {
+    continuation(out, "  ?  bits unknown to lpmon: " + std::to_string(taint.unknown_bits()));
+  }
+}
+
+void render_patch(std::ostream& out, const LivepatchPatch& patch) {
+  out << '\n' << patch.name << '\n';
+  field(out, "Enabled", yes_no(patch.enabled), 2);
+  field(out, "Transition", yes_no(patch.transition), 2);
+  field(out, "Replace", yes_no_na(patch.replace), 2);
+  field(out, "Stack order", patch.stack_order ? std::to_string(*patch.stack_order) : "n/a", 2);
+  for (const LivepatchObject& object : patch.objects) {
+    field(out, "Object", object.name + " (patched: " + yes_no_na(object.patched) + ")", 2);
+    for (const LivepatchFunc& func : object.funcs) {
+      continuation(out, "  " + func.name + "," + std::to_string(func.sympos));
+    }
+  }
+  for (const std::string& error : patch.errors) field(out, "Error", error, 2);
+}
+
+std::string describe_progress(const TransitionProgress& progress) {
+  const TaskPatchCensus& tasks = progress.tasks;
+  const std::size_t total = tasks.idle + tasks.unpatched + tasks.patched;
+  std::string text = progress.patch + " -> " + std::string(task_state_name(progress.target_state)) +
+                     ", " + std::to_string(tasks.not_at_target.size()) + " of " +
+                     std::to_string(total) + " tasks pending";
+  if (tasks.not_at_target.empty()) return text;
+  text += " (pids";
+  const std::size_t shown = std::min(tasks.not_at_target.size(), kMaxPidsShown);
+  for (std::size_t i = 0; i < shown; ++i) text += " " + std::to_string(tasks.not_at_target[i]);
+  if (shown < tasks.not_at_target.size()) {
+    text += " and " + std::to_string(tasks.not_at_target.size() - shown) + " more";
+  }
+  return text + ")";
+}
+
+}  // namespace
+
+StatusReport build_status_report(const KernelPaths& paths) {
+  StatusReport report;
+  report.patches = read_patches(paths);
+  report.kernel_release = kernel_release(paths);
+  report.taint = read_taint(paths);
+  report.state = overall_state(report.patches);
+
+  const auto moving = std::find_if(report.patches.begin(), report.patches.end(),
+                                   [](const LivepatchPatch& patch) { return patch.transition; });
+  if (moving != report.patches.end()) {
+    // The kernel flips 'enabled' when a transition starts, so it names the target state.
+    const int target = moving->enabled ? kTaskPatched : kTaskUnpatched;
+    report.transition = TransitionProgress{
+        .patch = moving->name,
+        .target_state = target,
+        .tasks = census_task_patch_states(paths, target),
+    };
+  }
+  return report;
+}
+
+ExitCode status_exit_code(LivepatchState state) {
+  switch (state) {
+    case LivepatchState::patched:
+      return ExitCode::ok;
+    case LivepatchState::in_transition:
+      return ExitCode::in_transition;
+    case LivepatchState::unpatched:
+      return ExitCode::unpatched;
+    case LivepatchState::unknown:
+      return ExitCode::runtime_error;
+  }
+  return ExitCode::runtime_error;
+}
+
+json status_to_json(const StatusReport& report) {
+  json patches = json::array();
+  for (const LivepatchPatch& patch : report.patches) {
+    json objects = json::array();
+    for (const LivepatchObject& object : patch.objects) {
+      json functions = json::array();
+      for (const LivepatchFunc& func : object.funcs) {
+        functions.push_back({{"name", func.name}, {"sympos", func.sympos}});
+      }
+      objects.push_back(
+          {{"name", object.name}, {"patched", nullable(object.patched)}, {"functions", functions}});
+    }
+    patches.push_back({
+        {"name", patch.name},
+        {"enabled", patch.enabled},
+        {"transition", patch.transition},
+        {"replace", nullable(patch.replace)},
+        {"stack_order", nullable(patch.stack_order)},
+        {"objects", objects},
+        {"errors", patch.errors},
+    });
+  }
+
+  json taint_flags = json::array();
+  for (const TaintFlag& flag : report.taint.flags()) taint_flags.push_back(flag.name);
+
+  json transition = nullptr;
+  if (report.transition) {
+    const TaskPatchCensus& tasks = report.transition->tasks;
+    transition = {
+        {"patch", report.transition->patch},
+        {"target", task_state_name(report.transition->target_state)},
+        {"tasks",
+         {{"idle", tasks.idle}, {"unpatched", tasks.unpatched}, {"patched", tasks.patched}}},
+        {"pending_pids", tasks.not_at_target},
+    };
+  }
+
+  return {
+      {"kernel_release", report.kernel_release},
+      {"livepatch_supported", true},
+      {"taint",
+       {{"mask", report.taint.mask},
+        {"letters", report.taint.letters()},
+        {"flags", taint_flags},
+        {"unknown_bits", report.taint.unknown_bits()}}},
+      {"patches", patches},
+      {"transition", transition},
+      {"state", state_id(report.state)},
+  };
+}
+
+std::string render_status_text(const StatusReport& report) {
+  std::ostringstream out;
+  field(out, "Kernel release", report.kernel_release);
+  field(out, "Livepatch", "supported");
+  render_taint(out, report.taint);
+  field(out, "Patches", std::to_string(report.patches.size()));
+  for (const LivepatchPatch& patch : report.patches) render_patch(out, patch);
+  out << '\n';
+  if (report.transition) field(out, "Transition", describe_progress(*report.transition));
+  field(out, "State",
+        report.state == LivepatchState::unknown
+            ? "unknown (some patches could not be read, see Error above)"
+            : to_string(report.state));
+  return out.str();
+}
+
+}  // namespace lpmon::cli

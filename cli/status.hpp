@@ -1,0 +1,43 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lpmon/exit_codes.hpp"
+#include "lpmon/kernel_info.hpp"
+#include "lpmon/kernel_paths.hpp"
+#include "lpmon/livepatch_state.hpp"
+
+namespace lpmon::cli {
+
+// How far the patch in transition has got, from /proc/<pid>/patch_state.
+struct TransitionProgress {
+  std::string patch;
+  int target_state = kTaskPatched;  // kTaskUnpatched while a patch is being disabled
+  TaskPatchCensus tasks;
+};
+
+// Everything `lpmon status` shows, gathered before anything is printed.
+struct StatusReport {
+  std::string kernel_release;
+  Taint taint;
+  std::vector<LivepatchPatch> patches;
+  LivepatchState state = LivepatchState::unknown;
+  std::optional<TransitionProgress> transition;
+};
+
+// Throws LivepatchUnsupportedError without livepatch support, KernelError when the kernel's
+// release, taint or livepatch directory cannot be read.
+StatusReport build_status_report(const KernelPaths& paths);
+
+ExitCode status_exit_code(LivepatchState state);
+
+nlohmann::json status_to_json(const StatusReport& report);
+
+// The human-readable report, one aligned "Label: value" per line.
+std::string render_status_text(const StatusReport& report);
+
+}  // namespace lpmon::cli

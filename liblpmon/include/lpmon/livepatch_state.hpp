@@ -1,0 +1,96 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <compare>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lpmon/kernel_paths.hpp"
+
+namespace lpmon {
+
+// A patched function: directory /sys/kernel/livepatch/<patch>/<object>/<name>,<sympos>.
+struct LivepatchFunc {
+  std::string name;
+  // Which of several same-named symbols in the object is patched; the kernel shows 1 for a
+  // unique name.
+  unsigned long sympos = 0;
+
+  auto operator<=>(const LivepatchFunc&) const = default;
+};
+
+// A patched object: "vmlinux" or a module, directory /sys/kernel/livepatch/<patch>/<object>.
+struct LivepatchObject {
+  std::string name;
+  // Whether the object is loaded and patched; absent on kernels without the 'patched' file.
+  std::optional<bool> patched{};
+  std::vector<LivepatchFunc> funcs{};  // sorted by name, then sympos
+};
+
+// A loaded livepatch module: directory /sys/kernel/livepatch/<patch>.
+struct LivepatchPatch {
+  std::string name;
+  bool enabled = false;
+  bool transition = false;
+  // Both absent on kernels that lack the file (6.1 has neither).
+  std::optional<bool> replace{};
+  std::optional<int> stack_order{};
+  std::vector<LivepatchObject> objects{};  // sorted by name
+  // What could not be read, one "<path>: <reason>" per problem. A field that could not be
+  // read keeps its default, so a patch with errors must not be trusted.
+  std::vector<std::string> errors{};
+};
+
+// True when /sys/kernel/livepatch exists, i.e. the kernel was built with CONFIG_LIVEPATCH.
+bool livepatch_supported(const KernelPaths& paths);
+
+// Throws LivepatchUnsupportedError, naming the kernel release, when livepatch_supported() is
+// false.
+void require_livepatch(const KernelPaths& paths);
+
+// All patches under /sys/kernel/livepatch, sorted by name. A patch removed while it is being
+// read is left out. Per-patch read problems go to LivepatchPatch::errors. Throws
+// LivepatchUnsupportedError without livepatch support and KernelError when the livepatch
+// directory itself cannot be listed.
+std::vector<LivepatchPatch> read_patches(const KernelPaths& paths);
+
+// The kernel's livepatch state as a whole, for gating decisions.
+enum class LivepatchState {
+  patched,        // at least one patch enabled, no transition running
+  in_transition,  // some patch is still moving tasks to its target state
+  unpatched,      // no patch enabled
+  unknown,        // some patch could not be read completely
+};
+
+LivepatchState overall_state(const std::vector<LivepatchPatch>& patches);
+
+// "patched", "in transition", "unpatched" or "unknown".
+std::string_view to_string(LivepatchState state);
+
+// Values of /proc/<pid>/patch_state.
+inline constexpr int kTaskPatchIdle = -1;  // no transition is running
+inline constexpr int kTaskUnpatched = 0;
+inline constexpr int kTaskPatched = 1;
+
+// The task's patch state, or nullopt when the task is gone, the kernel lacks the file or its
+// content is not one of the values above.
+std::optional<int> task_patch_state(const KernelPaths& paths, pid_t pid);
+
+struct TaskPatchCensus {
+  std::size_t idle = 0;
+  std::size_t unpatched = 0;
+  std::size_t patched = 0;
+  std::vector<pid_t> not_at_target;  // ascending
+};
+
+// Counts the patch states of all processes in /proc and lists those whose state differs
+// from target_state. Only /proc/<pid> is read, not the other threads in /proc/<pid>/task:
+// enough to see whether a transition is stuck and on which processes. patch_state is readable
+// by the task's owner only, so without root other users' tasks are not counted.
+TaskPatchCensus census_task_patch_states(const KernelPaths& paths, int target_state);
+
+}  // namespace lpmon

@@ -1,0 +1,222 @@
+#include "lpmon/livepatch_state.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "kernel_file.hpp"
+#include "lpmon/errors.hpp"
+#include "lpmon/kernel_info.hpp"
+
+namespace lpmon {
+namespace fs = std::filesystem;
+namespace {
+
+fs::path livepatch_dir(const KernelPaths& paths) {
+  return paths.sysfs / "kernel" / "livepatch";
+}
+
+std::string problem(const fs::path& path, std::string_view reason) {
+  return path.string() + ": " + std::string(reason);
+}
+
+// Subdirectories of dir, sorted. Entries that vanish between readdir and stat are skipped:
+// sysfs removes patches and objects at any time.
+std::vector<fs::path> subdirectories(const fs::path& dir, std::error_code& error) {
+  std::vector<fs::path> found;
+  fs::directory_iterator it(dir, error);
+  for (; !error && it != fs::directory_iterator(); it.increment(error)) {
+    std::error_code stat_error;
+    if (it->is_directory(stat_error)) found.push_back(it->path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+enum class Attribute { required, optional };
+
+// The attribute's text; nullopt when an optional attribute is missing (older kernels) or when
+// it cannot be read, which is recorded in errors.
+std::optional<std::string> read_attribute(const fs::path& file, Attribute kind,
+                                          std::vector<std::string>& errors) {
+  detail::FileText content = detail::read_kernel_file(file);
+  if (content.error == ENOENT && kind == Attribute::optional) return std::nullopt;
+  if (content.error != 0) {
+    errors.push_back(problem(file, detail::errno_message(content.error)));
+    return std::nullopt;
+  }
+  return std::move(content.text);
+}
+
+std::optional<bool> read_flag(const fs::path& file, Attribute kind,
+                              std::vector<std::string>& errors) {
+  const auto text = read_attribute(file, kind, errors);
+  if (!text) return std::nullopt;
+  if (*text == "0" || *text == "1") return *text == "1";
+  errors.push_back(problem(file, "invalid value \"" + *text + "\" (expected 0 or 1)"));
+  return std::nullopt;
+}
+
+std::optional<int> read_int(const fs::path& file, Attribute kind,
+                            std::vector<std::string>& errors) {
+  const auto text = read_attribute(file, kind, errors);
+  if (!text) return std::nullopt;
+  const auto value = detail::parse_integer<int>(*text);
+  if (!value) {
+    errors.push_back(problem(file, "invalid value \"" + *text + "\" (expected an integer)"));
+  }
+  return value;
+}
+
+// "<function>,<sympos>"; function names cannot contain a comma, so split at the last one.
+std::optional<LivepatchFunc> parse_func_dir_name(std::string_view name) {
+  const auto comma = name.rfind(',');
+  if (comma == std::string_view::npos || comma == 0) return std::nullopt;
+  const auto sympos = detail::parse_integer<unsigned long>(name.substr(comma + 1));
+  if (!sympos) return std::nullopt;
+  return LivepatchFunc{.name = std::string(name.substr(0, comma)), .sympos = *sympos};
+}
+
+LivepatchObject read_object(const fs::path& dir, std::vector<std::string>& errors) {
+  LivepatchObject object{.name = dir.filename().string()};
+  object.patched = read_flag(dir / "patched", Attribute::optional, errors);
+
+  std::error_code list_error;
+  for (const fs::path& func_dir : subdirectories(dir, list_error)) {
+    const auto func = parse_func_dir_name(func_dir.filename().string());
+    if (func) {
+      object.funcs.push_back(*func);
+    } else {
+      errors.push_back(
+          problem(func_dir, "not a function directory (expected <function>,<sympos>)"));
+    }
+  }
+  if (list_error) errors.push_back(problem(dir, list_error.message()));
+  std::sort(object.funcs.begin(), object.funcs.end());
+  return object;
+}
+
+// nullopt when the patch disappeared while being read: its module was disabled and removed,
+// which is normal, and whatever was read from it is meaningless.
+std::optional<LivepatchPatch> read_patch(const fs::path& dir) {
+  LivepatchPatch patch{.name = dir.filename().string()};
+  patch.enabled = read_flag(dir / "enabled", Attribute::required, patch.errors).value_or(false);
+  patch.transition =
+      read_flag(dir / "transition", Attribute::required, patch.errors).value_or(false);
+  patch.replace = read_flag(dir / "replace", Attribute::optional, patch.errors);
+  patch.stack_order = read_int(dir / "stack_order", Attribute::optional, patch.errors);
+
+  std::error_code list_error;
+  for (const fs::path& object_dir : subdirectories(dir, list_error)) {
+    patch.objects.push_back(read_object(object_dir, patch.errors));
+  }
+  if (list_error) patch.errors.push_back(problem(dir, list_error.message()));
+
+  std::error_code exists_error;
+  if (!fs::exists(dir, exists_error) && !exists_error) return std::nullopt;
+  return patch;
+}
+
+}  // namespace
+
+bool livepatch_supported(const KernelPaths& paths) {
+  std::error_code ignored;
+  return fs::is_directory(livepatch_dir(paths), ignored);
+}
+
+void require_livepatch(const KernelPaths& paths) {
+  if (livepatch_supported(paths)) return;
+  std::string release;
+  try {
+    release = kernel_release(paths);
+  } catch (const KernelError&) {
+    release = "release unknown";
+  }
+  throw LivepatchUnsupportedError("this kernel (" + release +
+                                  ") has no livepatch support: CONFIG_LIVEPATCH is off (no " +
+                                  livepatch_dir(paths).string() + ")");
+}
+
+std::vector<LivepatchPatch> read_patches(const KernelPaths& paths) {
+  require_livepatch(paths);
+  const fs::path dir = livepatch_dir(paths);
+  std::error_code list_error;
+  const std::vector<fs::path> patch_dirs = subdirectories(dir, list_error);
+  if (list_error) {
+    throw KernelError("cannot list livepatches in " + dir.string() + ": " + list_error.message() +
+                      "; check that sysfs is mounted at " + paths.sysfs.string() + " and readable");
+  }
+
+  std::vector<LivepatchPatch> patches;
+  for (const fs::path& patch_dir : patch_dirs) {
+    if (auto patch = read_patch(patch_dir)) patches.push_back(std::move(*patch));
+  }
+  return patches;
+}
+
+LivepatchState overall_state(const std::vector<LivepatchPatch>& patches) {
+  const auto any = [&](auto predicate) {
+    return std::any_of(patches.begin(), patches.end(), predicate);
+  };
+  if (any([](const LivepatchPatch& patch) { return !patch.errors.empty(); })) {
+    return LivepatchState::unknown;
+  }
+  if (any([](const LivepatchPatch& patch) { return patch.transition; })) {
+    return LivepatchState::in_transition;
+  }
+  if (any([](const LivepatchPatch& patch) { return patch.enabled; })) {
+    return LivepatchState::patched;
+  }
+  return LivepatchState::unpatched;
+}
+
+std::string_view to_string(LivepatchState state) {
+  switch (state) {
+    case LivepatchState::patched:
+      return "patched";
+    case LivepatchState::in_transition:
+      return "in transition";
+    case LivepatchState::unpatched:
+      return "unpatched";
+    case LivepatchState::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+std::optional<int> task_patch_state(const KernelPaths& paths, pid_t pid) {
+  const detail::FileText content =
+      detail::read_kernel_file(paths.procfs / std::to_string(pid) / "patch_state");
+  if (content.error != 0) return std::nullopt;
+  const auto state = detail::parse_integer<int>(content.text);
+  if (!state || *state < kTaskPatchIdle || *state > kTaskPatched) return std::nullopt;
+  return state;
+}
+
+TaskPatchCensus census_task_patch_states(const KernelPaths& paths, int target_state) {
+  TaskPatchCensus census;
+  std::error_code error;
+  for (fs::directory_iterator it(paths.procfs, error); !error && it != fs::directory_iterator();
+       it.increment(error)) {
+    const auto pid = detail::parse_integer<pid_t>(it->path().filename().string());
+    if (!pid) continue;
+    const auto state = task_patch_state(paths, *pid);
+    if (!state) continue;
+    switch (*state) {
+      case kTaskPatchIdle:
+        ++census.idle;
+        break;
+      case kTaskUnpatched:
+        ++census.unpatched;
+        break;
+      case kTaskPatched:
+        ++census.patched;
+        break;
+    }
+    if (*state != target_state) census.not_at_target.push_back(*pid);
+  }
+  std::sort(census.not_at_target.begin(), census.not_at_target.end());
+  return census;
+}
+
+}  // namespace lpmon

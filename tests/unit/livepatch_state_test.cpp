@@ -1,0 +1,268 @@
+#include "lpmon/livepatch_state.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "fake_kernel_tree.hpp"
+#include "fixtures.hpp"
+#include "lpmon/errors.hpp"
+
+namespace lpmon {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeKernelTree;
+using testing::fixture;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+std::vector<std::string> names(const std::vector<LivepatchPatch>& patches) {
+  std::vector<std::string> result;
+  for (const auto& patch : patches) result.push_back(patch.name);
+  return result;
+}
+
+TEST(LivepatchSupport, AbsentWithoutLivepatchDirectory) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.18.44", 0);
+
+  EXPECT_FALSE(livepatch_supported(tree.paths()));
+  try {
+    read_patches(tree.paths());
+    FAIL() << "read_patches must refuse a kernel without livepatch";
+  } catch (const LivepatchUnsupportedError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "this kernel (6.18.44) has no livepatch support: CONFIG_LIVEPATCH is off (no " +
+                  tree.livepatch_dir().string() + ")");
+  }
+}
+
+TEST(LivepatchSupport, UnsupportedMessageSurvivesUnreadableRelease) {
+  FakeKernelTree tree;  // no osrelease either
+  try {
+    require_livepatch(tree.paths());
+    FAIL() << "require_livepatch must throw";
+  } catch (const LivepatchUnsupportedError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("(release unknown) has no livepatch support"));
+  }
+}
+
+TEST(LivepatchSupport, PresentWithEmptyLivepatchDirectory) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+
+  EXPECT_TRUE(livepatch_supported(tree.paths()));
+  EXPECT_NO_THROW(require_livepatch(tree.paths()));
+  EXPECT_THAT(read_patches(tree.paths()), IsEmpty());
+}
+
+TEST(ReadPatches, Linux61LayoutHasNoReplaceOrStackOrder) {
+  const auto patches = read_patches(fixture("linux-6.1-patched"));
+
+  ASSERT_THAT(patches, SizeIs(1));
+  const LivepatchPatch& patch = patches[0];
+  EXPECT_EQ(patch.name, "livepatch_sample");
+  EXPECT_TRUE(patch.enabled);
+  EXPECT_FALSE(patch.transition);
+  EXPECT_EQ(patch.replace, std::nullopt);
+  EXPECT_EQ(patch.stack_order, std::nullopt);
+  EXPECT_THAT(patch.errors, IsEmpty());
+  ASSERT_THAT(patch.objects, SizeIs(1));
+  EXPECT_EQ(patch.objects[0].name, "vmlinux");
+  EXPECT_EQ(patch.objects[0].patched, true);
+  EXPECT_THAT(patch.objects[0].funcs, ElementsAre(LivepatchFunc{"cmdline_proc_show", 1}));
+}
+
+TEST(ReadPatches, NewerLayoutHasReplaceAndStackOrder) {
+  const auto patches = read_patches(fixture("linux-6.14-transition"));
+
+  ASSERT_THAT(names(patches), ElementsAre("kpatch_cve_a", "kpatch_cve_b"));
+  const LivepatchPatch& older = patches[0];
+  EXPECT_EQ(older.replace, false);
+  EXPECT_EQ(older.stack_order, 1);
+  EXPECT_THAT(older.errors, IsEmpty());
+  ASSERT_THAT(older.objects, SizeIs(2));
+  EXPECT_EQ(older.objects[0].name, "ext4");
+  EXPECT_THAT(older.objects[0].funcs, ElementsAre(LivepatchFunc{"ext4_fill_super", 1}));
+  EXPECT_EQ(older.objects[1].name, "vmlinux");
+  EXPECT_THAT(older.objects[1].funcs, ElementsAre(LivepatchFunc{"cmdline_proc_show", 1},
+                                                  LivepatchFunc{"meminfo_proc_show", 1}));
+
+  const LivepatchPatch& cumulative = patches[1];
+  EXPECT_EQ(cumulative.replace, true);
+  EXPECT_EQ(cumulative.stack_order, 2);
+  EXPECT_TRUE(cumulative.transition);
+  EXPECT_THAT(cumulative.objects[0].funcs,
+              ElementsAre(LivepatchFunc{"cmdline_proc_show", 1}, LivepatchFunc{"show_stat", 2}));
+}
+
+TEST(ReadPatches, ObjectWithoutPatchedFileIsNotAnError) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::add_func(patch_dir, "nfsd", "nfsd_open", 1);
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(patches[0].errors, IsEmpty());
+  ASSERT_THAT(patches[0].objects, SizeIs(1));
+  EXPECT_EQ(patches[0].objects[0].name, "nfsd");
+  EXPECT_EQ(patches[0].objects[0].patched, std::nullopt);
+  EXPECT_THAT(patches[0].objects[0].funcs, ElementsAre(LivepatchFunc{"nfsd_open", 1}));
+}
+
+TEST(ReadPatches, PatchInTransition) {
+  FakeKernelTree tree;
+  tree.add_patch("lp", false, true);
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_FALSE(patches[0].enabled);
+  EXPECT_TRUE(patches[0].transition);
+  EXPECT_EQ(overall_state(patches), LivepatchState::in_transition);
+}
+
+TEST(ReadPatches, MalformedEnabledIsReportedAndTheRestStillRead) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, true);
+  FakeKernelTree::write(patch_dir / "enabled", "abc");
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "cmdline_proc_show", 1);
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(patches[0].errors, ElementsAre((patch_dir / "enabled").string() +
+                                             ": invalid value \"abc\" (expected 0 or 1)"));
+  EXPECT_TRUE(patches[0].transition);
+  EXPECT_THAT(patches[0].objects, SizeIs(1));
+  EXPECT_EQ(overall_state(patches), LivepatchState::unknown);
+}
+
+TEST(ReadPatches, MissingRequiredFileIsAnError) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  std::filesystem::remove(patch_dir / "transition");
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(patches[0].errors,
+              ElementsAre((patch_dir / "transition").string() + ": No such file or directory"));
+}
+
+TEST(ReadPatches, UnreadableFileIsAnError) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  // A directory cannot be read as a file, even by root, so this works in any test environment.
+  std::filesystem::create_directory(patch_dir / "replace");
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(patches[0].errors,
+              ElementsAre((patch_dir / "replace").string() + ": Is a directory"));
+  EXPECT_EQ(patches[0].replace, std::nullopt);
+}
+
+TEST(ReadPatches, MalformedStackOrderAndFunctionDirectoryAreErrors) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::write(patch_dir / "stack_order", "first");
+  std::filesystem::create_directories(patch_dir / "vmlinux" / "no_sympos");
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(patches[0].errors, ElementsAre(HasSubstr("stack_order: invalid value \"first\""),
+                                             HasSubstr("no_sympos: not a function directory")));
+}
+
+TEST(ReadPatches, MultiplePatchesSortedByName) {
+  FakeKernelTree tree;
+  for (const char* name : {"zz_last", "aa_first", "mm_middle"}) tree.add_patch(name, true, false);
+
+  EXPECT_THAT(names(read_patches(tree.paths())), ElementsAre("aa_first", "mm_middle", "zz_last"));
+}
+
+TEST(ReadPatches, FunctionsSortedByNameThenSympos) {
+  FakeKernelTree tree;
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "show", 2);
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "alpha", 1);
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "show", 1);
+
+  const auto patches = read_patches(tree.paths());
+
+  EXPECT_THAT(
+      patches.at(0).objects.at(0).funcs,
+      ElementsAre(LivepatchFunc{"alpha", 1}, LivepatchFunc{"show", 1}, LivepatchFunc{"show", 2}));
+}
+
+TEST(ReadPatches, EntryThatVanishedAfterListingIsSkipped) {
+  FakeKernelTree tree;
+  tree.add_patch("present", true, false);
+  // What readdir returns for a patch whose directory is gone by the time it is opened.
+  std::filesystem::create_directory_symlink(tree.livepatch_dir() / "removed",
+                                            tree.livepatch_dir() / "vanished");
+
+  const auto patches = read_patches(tree.paths());
+
+  EXPECT_THAT(names(patches), ElementsAre("present"));
+  EXPECT_THAT(patches[0].errors, IsEmpty());
+}
+
+// The kernel removes a patch's whole directory at once when its module goes away; rename()
+// does the same to the fake tree. Whenever it lands relative to read_patches, the result must
+// hold either the complete patch or nothing of it, and never errors.
+TEST(ReadPatches, PatchRemovedWhileReadingIsCompleteOrAbsent) {
+  constexpr int kRounds = 200;
+  constexpr int kFuncs = 40;
+  FakeKernelTree tree;
+  tree.add_patch("stable", true, false);
+  for (int round = 0; round < kRounds; ++round) {
+    const auto going = tree.add_patch("going", true, false);
+    for (int func = 0; func < kFuncs; ++func) {
+      FakeKernelTree::add_func(going, "vmlinux", "func" + std::to_string(func), 1);
+    }
+    const auto graveyard = tree.livepatch_dir().parent_path() / ("removed" + std::to_string(round));
+    std::thread remover([&] { std::filesystem::rename(going, graveyard); });
+    const auto patches = read_patches(tree.paths());
+    remover.join();
+
+    ASSERT_GE(patches.size(), 1u);
+    EXPECT_EQ(patches.back().name, "stable");
+    for (const LivepatchPatch& patch : patches) {
+      ASSERT_THAT(patch.errors, IsEmpty()) << "round " << round;
+      if (patch.name != "going") continue;
+      ASSERT_THAT(patch.objects, SizeIs(1)) << "round " << round;
+      EXPECT_THAT(patch.objects[0].funcs, SizeIs(kFuncs)) << "round " << round;
+    }
+  }
+}
+
+TEST(OverallState, DecidedByErrorsThenTransitionThenEnabled) {
+  const LivepatchPatch enabled{.name = "a", .enabled = true};
+  const LivepatchPatch disabled{.name = "b", .enabled = false};
+  const LivepatchPatch moving{.name = "c", .enabled = true, .transition = true};
+  const LivepatchPatch broken{.name = "d", .enabled = true, .errors = {"d/enabled: bad"}};
+
+  EXPECT_EQ(overall_state({}), LivepatchState::unpatched);
+  EXPECT_EQ(overall_state({disabled}), LivepatchState::unpatched);
+  EXPECT_EQ(overall_state({disabled, enabled}), LivepatchState::patched);
+  EXPECT_EQ(overall_state({enabled, moving}), LivepatchState::in_transition);
+  EXPECT_EQ(overall_state({moving, broken}), LivepatchState::unknown);
+}
+
+TEST(OverallState, Names) {
+  EXPECT_EQ(to_string(LivepatchState::patched), "patched");
+  EXPECT_EQ(to_string(LivepatchState::in_transition), "in transition");
+  EXPECT_EQ(to_string(LivepatchState::unpatched), "unpatched");
+  EXPECT_EQ(to_string(LivepatchState::unknown), "unknown");
+}
+
+}  // namespace
+}  // namespace lpmon
