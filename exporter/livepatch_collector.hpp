@@ -1,0 +1,27 @@
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <string>
+#include <vector>
+
+#include "lpmon/kernel_paths.hpp"
+
+namespace lpmon::exporter {
+
+// Builds the livepatch metric families from sysfs and procfs at scrape time (no polling
+// loop, no cached state): what Prometheus sees is what the kernel says at that moment.
+// A read problem never fails the scrape; it is counted in lpmon_scrape_read_errors.
+class LivepatchCollector : public prometheus::Collectable {
+ public:
+  LivepatchCollector(KernelPaths paths, std::string version);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  KernelPaths paths_;
+  std::string version_;
+};
+
+}  // namespace lpmon::exporter
