@@ -80,5 +80,5 @@ done
 # The console device must exist before devtmpfs is mounted, for /init's first output.
 (cd "$stage" && mknod -m 600 dev/console c 5 1 2>/dev/null || true)
 mkdir -p "$(dirname "$out")"
-(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) >"$out.tmp"
-mv "$out.tmp" "$out"
+(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) >"$out.tmp.$$"
+mv "$out.tmp.$$" "$out"

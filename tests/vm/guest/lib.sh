@@ -90,3 +90,44 @@ dmesg_clean() {
 $bad"
 	ok "kernel log has no warning, oops or BUG"
 }
+
+# --- lpmon_target (kmod/target): its debugfs files run its patchable functions.
+LPMON_TARGET_DEBUGFS=/sys/kernel/debug/lpmon_target
+
+# target_put FILE VALUE: write VALUE to a debugfs file; ERR holds the error message.
+target_put() {
+	ERR=$( (echo "$2" >"$LPMON_TARGET_DEBUGFS/$1") 2>&1)
+}
+target_accepts() {
+	target_put "$1" "$2" || fail "$1: writing '$2' failed: $ERR"
+	ok "$1 accepts '$2'"
+}
+# target_rejects FILE VALUE ERRNO_TEXT
+target_rejects() {
+	if target_put "$1" "$2"; then fail "$1: writing '$2' succeeded"; fi
+	expect_match "$ERR" "$3" "$1 rejects '$2' ($3)"
+}
+target_parked_is() { [ "$(cat $LPMON_TARGET_DEBUGFS/parked)" = "$1" ]; }
+# target_park_kthreads: pids of the lpmon_park/<i> kernel threads
+target_park_kthreads() {
+	local f
+	for f in /proc/[0-9]*/comm; do
+		case $(cat "$f" 2>/dev/null) in lpmon_park/*)
+			f=${f%/comm}
+			echo "${f#/proc/}"
+			;;
+		esac
+	done
+}
+# target_expect_parked_in PID WHAT: the task sleeps in lpmon_target_wait_released, state I
+target_expect_parked_in() {
+	local where
+	if [ -r "/proc/$1/stack" ]; then
+		where=$(cat "/proc/$1/stack")
+	else
+		where=$(cat "/proc/$1/wchan")
+	fi
+	expect_match "$where" 'lpmon_target_wait_released' "$2 sleeps in lpmon_target_wait_released"
+	# TASK_IDLE shows as I: uninterruptible, without hung-task warnings
+	expect_eq "$(cut -d' ' -f3 "/proc/$1/stat")" I "$2 state"
+}
