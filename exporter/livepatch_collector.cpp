@@ -82,6 +82,9 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
     try {
       for (const LivepatchPatch& patch : read_patches(paths_)) {
         read_errors += patch.errors.size();
+        // Fields that could not be read hold defaults: publishing them would show a stuck
+        // transition as "not in transition". The patch shows up in the read errors instead.
+        if (!patch.errors.empty()) continue;
         const std::vector<ClientMetric::Label> labels{{"patch", patch.name}};
         add_gauge(enabled, patch.enabled, labels);
         add_gauge(transition, patch.transition, labels);

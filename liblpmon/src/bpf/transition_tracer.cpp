@@ -50,7 +50,7 @@ std::string_view to_string(TransitionResult result) {
 }
 
 TransitionEvent decode_transition_event(const void* data, std::size_t size) {
-  if (size < sizeof(lpmon_transition_event)) {
+  if (size != sizeof(lpmon_transition_event)) {
     throw BpfError("transition event of " + std::to_string(size) + " bytes, expected " +
                    std::to_string(sizeof(lpmon_transition_event)));
   }
@@ -71,6 +71,10 @@ TransitionEvent decode_transition_event(const void* data, std::size_t size) {
       break;
     default:
       throw BpfError("transition event of unknown kind " + std::to_string(raw.kind));
+  }
+  if (raw.target_state != LPMON_TARGET_PATCHED && raw.target_state != LPMON_TARGET_UNPATCHED) {
+    throw BpfError("transition event with unknown target state " +
+                   std::to_string(raw.target_state));
   }
   event.patching = raw.target_state == LPMON_TARGET_PATCHED;
   switch (raw.result) {
