@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "build_command.hpp"
 #include "lpmon/errors.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_paths.hpp"
@@ -87,6 +88,48 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
       ->check(existing_dir)
       ->group("Testing");
 
+  BuildOptions build_options;
+  std::vector<std::string> object_btf;
+  CLI::App* build = app.add_subcommand(
+      "build", "Build a cumulative livepatch module (atomic replace) from fix units");
+  build->add_option("--fixes", build_options.fix_dirs, "Directory of fix units (repeatable)")
+      ->type_name("DIR")
+      ->required()
+      ->check(existing_dir);
+  build->add_option("--name", build_options.name, "Module and patch name, e.g. acme_fixes_v3")
+      ->required();
+  build
+      ->add_option("--version", build_options.version,
+                   "Release: carries every fix whose 'since' is at most this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  build
+      ->add_option("--exclude-cve", build_options.exclude_cves,
+                   "Leave out the fixes addressing this CVE (repeatable)")
+      ->type_name("CVE");
+  build
+      ->add_option("--kdir", build_options.kdir,
+                   "Kernel build tree (default: /lib/modules/$(uname -r)/build)")
+      ->type_name("DIR")
+      ->check(existing_dir);
+  build
+      ->add_option("--kernel-btf", build_options.kernel_btf,
+                   "vmlinux (or raw BTF) of the target kernel, to check the fixes' functions")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  build
+      ->add_option("--object-btf", object_btf,
+                   "OBJECT=MODULE.ko with BTF, for fixes to a module (repeatable)")
+      ->type_name("OBJECT=KO");
+  build->add_option("--include", build_options.include_dirs, "Header directory for the fixes")
+      ->type_name("DIR")
+      ->check(existing_dir);
+  build->add_option("-o,--output", build_options.output, "Output directory (default: ./NAME)")
+      ->type_name("DIR");
+  build->add_flag("--generate-only", build_options.generate_only,
+                  "Write the C source and Kbuild file, do not compile");
+  build->add_flag("--json", build_options.json, "Print the summary as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -97,6 +140,17 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
 
   try {
     if (trace->parsed()) return run_trace(trace_options, out, err);
+    if (build->parsed()) {
+      for (const auto& spec : object_btf) {
+        const auto eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+          err << "lpmon build: --object-btf '" << spec << "': expected OBJECT=MODULE.ko\n";
+          return to_int(ExitCode::usage_error);
+        }
+        build_options.object_btf[spec.substr(0, eq)] = spec.substr(eq + 1);
+      }
+      return run_build(build_options, out, err);
+    }
     return run_status(status_options, out, err);
   } catch (const LivepatchUnsupportedError& error) {
     err << "lpmon: " << error.what() << '\n';

@@ -1,0 +1,267 @@
+#include "build_command.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "lpmon/exit_codes.hpp"
+#include "lpmon/kernel_image.hpp"
+#include "patch_builder.hpp"
+
+extern char** environ;
+
+namespace lpmon::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string running_release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+// Runs argv with stdout and stderr appended to log; returns the exit status (or -1).
+int run_logged(const std::vector<std::string>& argv, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string tail_of(const fs::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(in, line);) all.push_back(line);
+  std::string out;
+  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+    out += "  " + all[i] + "\n";
+  }
+  return out;
+}
+
+std::string build_time() {
+  // Reproducible builds set SOURCE_DATE_EPOCH; the module then does not change with the clock.
+  std::time_t t = std::time(nullptr);
+  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH")) t = std::strtoll(epoch, nullptr, 10);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+bool is_elf(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
+struct Target {
+  fs::path kdir;
+  std::string release;
+  fs::path kernel_btf;
+};
+
+Target resolve_target(const BuildOptions& options) {
+  Target target;
+  target.kdir = options.kdir.value_or("/lib/modules/" + running_release() + "/build");
+  if (!fs::exists(target.kdir / "Makefile")) {
+    throw BuildError("no kernel build tree at " + target.kdir.string() +
+                     ": install the headers of the target kernel (Debian: linux-headers-<release>) "
+                     "or pass --kdir");
+  }
+  const auto release = kbuild_release(target.kdir);
+  if (!release) {
+    throw BuildError(target.kdir.string() +
+                     " has no include/generated/utsrelease.h: not a prepared "
+                     "kernel build tree");
+  }
+  target.release = *release;
+  if (options.kernel_btf) {
+    target.kernel_btf = *options.kernel_btf;
+  } else if (fs::exists(target.kdir / "vmlinux")) {
+    target.kernel_btf = target.kdir / "vmlinux";
+  } else if (running_release() == target.release && fs::exists("/sys/kernel/btf/vmlinux")) {
+    target.kernel_btf = "/sys/kernel/btf/vmlinux";
+  } else {
+    throw BuildError("no BTF of kernel " + target.release +
+                     " to check the fixes' functions against: pass --kernel-btf <its vmlinux>");
+  }
+  // Raw BTF has no version banner; the running kernel's own is the one raw BTF we can place.
+  std::optional<std::string> btf_release = vmlinux_release(target.kernel_btf);
+  if (!btf_release && fs::equivalent(target.kernel_btf, "/sys/kernel/btf/vmlinux")) {
+    btf_release = running_release();
+  }
+  if (!btf_release) {
+    throw BuildError("cannot tell which kernel " + target.kernel_btf.string() +
+                     " belongs to (no version banner): pass the target kernel's vmlinux");
+  }
+  if (*btf_release != target.release) {
+    throw BuildError("the headers in " + target.kdir.string() + " are for kernel " +
+                     target.release + " but " + target.kernel_btf.string() + " is kernel " +
+                     *btf_release + ": build against the headers of the kernel you patch");
+  }
+  return target;
+}
+
+// Every replaced function must exist, once (or at its sympos), in the target's BTF.
+void verify_functions(const FixSelection& selection, const Target& target,
+                      const BuildOptions& options) {
+  struct CheckedBtf {
+    fs::path file;
+    BtfFunctions functions;
+  };
+  std::map<std::string, CheckedBtf> btf_by_object;
+  auto functions_of = [&](const std::string& object) -> const CheckedBtf& {
+    if (auto it = btf_by_object.find(object); it != btf_by_object.end()) return it->second;
+    if (object == "vmlinux") {
+      return btf_by_object
+          .emplace(object, CheckedBtf{target.kernel_btf, BtfFunctions::load(target.kernel_btf)})
+          .first->second;
+    }
+    fs::path module_btf;
+    if (auto it = options.object_btf.find(object); it != options.object_btf.end()) {
+      module_btf = it->second;
+    } else if (running_release() == target.release && fs::exists("/sys/kernel/btf/" + object)) {
+      module_btf = "/sys/kernel/btf/" + object;
+    } else {
+      throw BuildError("cannot check the functions of object '" + object + "': pass --object-btf " +
+                       object + "=<" + object + ".ko built with BTF>");
+    }
+    return btf_by_object
+        .emplace(object, CheckedBtf{module_btf, BtfFunctions::load(module_btf, target.kernel_btf)})
+        .first->second;
+  };
+  for (const auto& unit : selection.included) {
+    const CheckedBtf& btf = functions_of(unit.object);
+    for (const auto& f : unit.functions) {
+      const std::size_t n = btf.functions.count(f.name);
+      const std::string what = "fix " + unit.id + ": function " + f.name + " ";
+      if (n == 0) {
+        throw BuildError(what + "does not exist in " + unit.object + " of kernel " +
+                         target.release + " (checked " + btf.file.string() + ")");
+      }
+      if (n > 1 && f.sympos == 0) {
+        throw BuildError(what + "exists " + std::to_string(n) + " times in " + unit.object +
+                         ": set its sympos in fix.yaml");
+      }
+      if (f.sympos > n) {
+        throw BuildError(what + "has sympos " + std::to_string(f.sympos) + " but " + unit.object +
+                         " has " + std::to_string(n));
+      }
+    }
+  }
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw BuildError("cannot write " + path.string());
+}
+
+}  // namespace
+
+int run_build(const BuildOptions& options, std::ostream& out, std::ostream& err) {
+  try {
+    if (options.name.empty() || options.name.size() > 55 ||
+        options.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+            std::string::npos) {
+      throw BuildError("--name '" + options.name +
+                       "': a module name of at most 55 lower-case letters, digits and _");
+    }
+    const FixSelection selection =
+        select_fixes(load_fix_units(options.fix_dirs), options.version, options.exclude_cves);
+    const Target target = resolve_target(options);
+    verify_functions(selection, target, options);
+
+    const fs::path dir = fs::absolute(options.output.value_or(options.name));
+    fs::create_directories(dir);
+    const PatchMetadata metadata{options.name, options.version, target.release, build_time()};
+    write_file(dir / (options.name + ".c"), generate_patch_source(selection, metadata));
+    for (const auto& unit : selection.included) {
+      fs::copy_file(unit.dir / "fix.c", dir / (unit.id + ".fix.c"),
+                    fs::copy_options::overwrite_existing);
+    }
+    std::string kbuild = "obj-m := " + options.name + ".o\n";
+    for (const auto& include : options.include_dirs) {
+      kbuild += "ccflags-y += -I" + fs::absolute(include).string() + "\n";
+    }
+    write_file(dir / "Kbuild", kbuild);
+
+    const fs::path ko = dir / (options.name + ".ko");
+    if (!options.generate_only) {
+      const fs::path log = dir / "build.log";
+      fs::remove(log);
+      if (run_logged({"make", "-C", target.kdir.string(), "M=" + dir.string(), "modules"}, log) !=
+          0) {
+        err << "lpmon: Kbuild failed for " << options.name << "; the end of " << log.string()
+            << ":\n"
+            << tail_of(log, 20);
+        return to_int(ExitCode::runtime_error);
+      }
+      // fentry on the replacement functions (lpmon trace) needs the module's BTF, which
+      // Kbuild only adds when the headers ship vmlinux.
+      if (is_elf(target.kernel_btf) &&
+          run_logged({"pahole", "-J", "--btf_gen_floats", "-j", "--lang_exclude=rust", "--btf_base",
+                      target.kernel_btf.string(), ko.string()},
+                     log) != 0) {
+        err << "lpmon: warning: pahole could not add BTF to " << ko.string()
+            << " (see build.log); tracing its functions with fentry will not work\n";
+      }
+    }
+
+    nlohmann::json summary{
+        {"name", options.name},
+        {"version", options.version},
+        {"module", options.generate_only ? nlohmann::json(nullptr) : nlohmann::json(ko.string())},
+        {"source_dir", dir.string()},
+        {"target_release", target.release},
+        {"replace", true},
+        {"cves_fixed", selection.cves_fixed},
+        {"cves_excluded", selection.cves_excluded},
+    };
+    for (const auto& unit : selection.included) summary["fixes"].push_back(unit.id);
+    summary["excluded_fixes"] = nlohmann::json::array();
+    for (const auto& unit : selection.excluded) summary["excluded_fixes"].push_back(unit.id);
+    if (options.json) {
+      out << summary.dump(2) << '\n';
+    } else {
+      out << (options.generate_only ? "generated " : "built ") << options.name << " version "
+          << options.version << " for " << target.release << "\n";
+      if (!options.generate_only) out << "  module:   " << ko.string() << "\n";
+      for (const auto& unit : selection.included) {
+        out << "  fix:      " << unit.id << " (" << unit.object << ")";
+        for (const auto& cve : unit.cves) out << " " << cve;
+        out << "\n";
+      }
+      for (const auto& unit : selection.excluded) out << "  excluded: " << unit.id << "\n";
+    }
+    return to_int(ExitCode::ok);
+  } catch (const BuildError& e) {
+    err << "lpmon build: " << e.what() << '\n';
+    return to_int(ExitCode::invalid_input);
+  }
+}
+
+}  // namespace lpmon::cli
