@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "command.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_image.hpp"
 #include "patch_builder.hpp"
@@ -262,6 +264,62 @@ int run_build(const BuildOptions& options, std::ostream& out, std::ostream& err)
     err << "lpmon build: " << e.what() << '\n';
     return to_int(ExitCode::invalid_input);
   }
+}
+
+Command add_build_command(CLI::App& lpmon) {
+  struct Options {
+    BuildOptions build;
+    std::vector<std::string> object_btf;
+  };
+  auto options = std::make_shared<Options>();
+  BuildOptions& o = options->build;
+  CLI::App* build = lpmon.add_subcommand(
+      "build", "Build a cumulative livepatch module (atomic replace) from fix units");
+  build->add_option("--fixes", o.fix_dirs, "Directory of fix units (repeatable)")
+      ->type_name("DIR")
+      ->required()
+      ->check(existing_dir());
+  build->add_option("--name", o.name, "Module and patch name, e.g. acme_fixes_v3")->required();
+  build
+      ->add_option("--version", o.version,
+                   "Release: carries every fix whose 'since' is at most this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  build
+      ->add_option("--exclude-cve", o.exclude_cves,
+                   "Leave out the fixes addressing this CVE (repeatable)")
+      ->type_name("CVE");
+  build->add_option("--kdir", o.kdir, "Kernel build tree (default: /lib/modules/$(uname -r)/build)")
+      ->type_name("DIR")
+      ->check(existing_dir());
+  build
+      ->add_option("--kernel-btf", o.kernel_btf,
+                   "vmlinux (or raw BTF) of the target kernel, to check the fixes' functions")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  build
+      ->add_option("--object-btf", options->object_btf,
+                   "OBJECT=MODULE.ko with BTF, for fixes to a module (repeatable)")
+      ->type_name("OBJECT=KO");
+  build->add_option("--include", o.include_dirs, "Header directory for the fixes")
+      ->type_name("DIR")
+      ->check(existing_dir());
+  build->add_option("-o,--output", o.output, "Output directory (default: ./NAME)")
+      ->type_name("DIR");
+  build->add_flag("--generate-only", o.generate_only,
+                  "Write the C source and Kbuild file, do not compile");
+  build->add_flag("--json", o.json, "Print the summary as JSON");
+  return {build, [options](std::ostream& out, std::ostream& err) {
+            for (const auto& spec : options->object_btf) {
+              const auto eq = spec.find('=');
+              if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+                err << "lpmon build: --object-btf '" << spec << "': expected OBJECT=MODULE.ko\n";
+                return to_int(ExitCode::usage_error);
+              }
+              options->build.object_btf[spec.substr(0, eq)] = spec.substr(eq + 1);
+            }
+            return run_build(options->build, out, err);
+          }};
 }
 
 }  // namespace lpmon::cli

@@ -1,8 +1,11 @@
 #include "status.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <sstream>
 #include <string_view>
+
+#include "command.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -207,6 +210,34 @@ std::string render_status_text(const StatusReport& report) {
             ? "unknown (some patches could not be read, see Error above)"
             : to_string(report.state));
   return out.str();
+}
+
+}  // namespace lpmon::cli
+
+namespace lpmon::cli {
+
+Command add_status_command(CLI::App& lpmon) {
+  struct Options {
+    bool json = false;
+    KernelPaths paths;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* status = lpmon.add_subcommand(
+      "status", "Show the kernel's livepatches and whether patching is complete");
+  status->add_flag("--json", options->json, "Print one JSON object instead of text");
+  add_kernel_root_options(*status, options->paths);
+  return {status, [options](std::ostream& out, std::ostream& err) {
+            const StatusReport report = build_status_report(options->paths);
+            if (options->json) {
+              out << status_to_json(report).dump(2) << '\n';
+            } else {
+              out << render_status_text(report);
+            }
+            if (report.state == LivepatchState::unknown) {
+              err << "lpmon: some livepatch state could not be read; the report lists the errors\n";
+            }
+            return to_int(status_exit_code(report.state));
+          }};
 }
 
 }  // namespace lpmon::cli

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include <memory>
+#include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
 
@@ -129,6 +131,28 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   return to_int(ExitCode::ok);
+}
+
+Command add_trace_command(CLI::App& lpmon) {
+  auto options = std::make_shared<TraceOptions>();
+  CLI::App* trace = lpmon.add_subcommand(
+      "trace", "Stream livepatch transitions as the kernel makes them (BPF; needs root)");
+  trace->add_flag("--json", options->json, "Print one JSON object per line");
+  trace->add_option("--count", options->count, "Stop after N events")->type_name("N");
+  trace
+      ->add_option_function<double>(
+          "--duration",
+          [options](double s) {
+            options->duration = std::chrono::milliseconds(static_cast<long>(s * 1000));
+          },
+          "Stop after this many seconds")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  trace->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
+  add_kernel_root_options(*trace, options->paths, false);
+  return {trace, [options](std::ostream& out, std::ostream& err) {
+            return run_trace(*options, out, err);
+          }};
 }
 
 }  // namespace lpmon::cli

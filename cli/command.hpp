@@ -1,0 +1,29 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <ostream>
+
+#include "lpmon/kernel_paths.hpp"
+
+namespace lpmon::cli {
+
+// One subcommand: its CLI11 app and what runs once it is parsed. Each command's file defines
+// add_<name>_command(CLI::App& lpmon), which declares the options and returns this, so that
+// lpmon_cli.cpp only lists the commands.
+struct Command {
+  CLI::App* app;
+  std::function<int(std::ostream& out, std::ostream& err)> run;
+};
+
+// A directory that must exist, shown as "DIR" in --help.
+const CLI::Validator& existing_dir();
+
+// --sysfs-root (and --procfs-root) in the "Testing" group: point lpmon at a fake kernel tree.
+void add_kernel_root_options(CLI::App& command, KernelPaths& paths, bool with_procfs = true);
+
+Command add_status_command(CLI::App& lpmon);
+Command add_trace_command(CLI::App& lpmon);
+Command add_build_command(CLI::App& lpmon);
+
+}  // namespace lpmon::cli
