@@ -7,8 +7,9 @@
 
 set(LPMON_VM_DIR "${CMAKE_SOURCE_DIR}/tests/vm")
 set(LPMON_VM_INITRAMFS "${CMAKE_BINARY_DIR}/vm/initramfs.cpio")
-# Modules of the test kernel itself that every guest loads at boot (none needed yet).
-set(LPMON_VM_KERNEL_MODULES "" CACHE STRING "Test-kernel modules loaded at guest boot")
+# Modules of the test kernel itself that every guest loads at boot: the NIC for scenarios
+# that forward a port (run-guest.sh --forward).
+set(LPMON_VM_KERNEL_MODULES e1000)
 
 function(lpmon_vm_initramfs)
   get_property(kmods GLOBAL PROPERTY LPMON_KMODS)

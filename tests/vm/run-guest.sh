@@ -9,12 +9,17 @@ usage() {
   cat <<'EOF2'
 usage: run-guest.sh --kernel VMLINUZ --initramfs BASE.cpio --scenario SCRIPT --out DIR
                     [--timeout SECONDS] [--smp N] [--memory SIZE] [--name NAME]
+                    [--forward HOST-PORT:GUEST-PORT]... [--file SRC:GUEST-PATH]...
                     [--quiet] [-- EXTRA-QEMU-ARGS...]
+
+  --forward  user-mode networking with a forward from 127.0.0.1:HOST-PORT on the host
+             to GUEST-PORT in the guest (10.0.2.15); without it the guest has no network
+  --file     put SRC into the guest at GUEST-PATH (relative to /), e.g. certificates
 EOF2
 }
 
 kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0
-extra=()
+extra=() forwards=() files=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --kernel) kernel=$2; shift 2 ;;
@@ -26,6 +31,8 @@ while [ $# -gt 0 ]; do
   --memory) memory=$2; shift 2 ;;
   --name) name=$2; shift 2 ;;
   --quiet) quiet=1; shift ;;
+  --forward) forwards+=("$2"); shift 2 ;;
+  --file) files+=("$2"); shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage; exit 0 ;;
   *) echo "run-guest: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -44,15 +51,29 @@ command -v qemu-system-x86_64 >/dev/null ||
 rm -rf "$out"
 mkdir -p "$out/stage"
 cp "$scenario" "$out/stage/scenario.sh"
-(cd "$out/stage" && echo scenario.sh | cpio -o -H newc --quiet -R 0:0) >"$out/scenario.cpio"
+for spec in "${files[@]}"; do
+  src=${spec%%:*} dest=${spec#*:}
+  [ -f "$src" ] || { echo "run-guest: --file $src: no such file" >&2; exit 1; }
+  mkdir -p "$out/stage/$(dirname "$dest")"
+  cp "$src" "$out/stage/$dest"
+done
+(cd "$out/stage" && find . -mindepth 1 | cpio -o -H newc --quiet -R 0:0) >"$out/scenario.cpio"
 cat "$initramfs" "$out/scenario.cpio" >"$out/initramfs.cpio"
 rm -rf "$out/stage" "$out/scenario.cpio"
 : >"$out/result.log"
 
+net=(-nic none)
+if [ ${#forwards[@]} -gt 0 ]; then
+  # Loopback only: nothing outside this machine can reach the guest.
+  nic=user,model=e1000
+  for f in "${forwards[@]}"; do nic+=",hostfwd=tcp:127.0.0.1:${f%%:*}-:${f#*:}"; done
+  net=(-nic "$nic")
+fi
+
 start=$(date +%s.%N)
 # /dev/kvm exists on these hosts but cannot run a guest: TCG always (see shared/vm-recipe.md).
 timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-  -accel tcg -m "$memory" -smp "$smp" -display none -monitor none -no-reboot -nic none \
+  -accel tcg -m "$memory" -smp "$smp" -display none -monitor none -no-reboot "${net[@]}" \
   -kernel "$kernel" -initrd "$out/initramfs.cpio" \
   -append 'console=ttyS0 quiet panic=-1' \
   -serial "file:$out/console.log" -serial "file:$out/result.log" -serial "file:$out/artifacts.b64" \
