@@ -25,5 +25,8 @@ void add_kernel_root_options(CLI::App& command, KernelPaths& paths, bool with_pr
 Command add_status_command(CLI::App& lpmon);
 Command add_trace_command(CLI::App& lpmon);
 Command add_build_command(CLI::App& lpmon);
+Command add_inspect_command(CLI::App& lpmon);
+Command add_gate_command(CLI::App& lpmon);
+Command add_calls_command(CLI::App& lpmon);
 
 }  // namespace lpmon::cli

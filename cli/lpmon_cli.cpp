@@ -14,7 +14,8 @@ namespace {
 std::string exit_codes_footer() {
   std::string footer = "Exit codes:\n";
   for (const ExitCodeDoc& doc : kExitCodeDocs) {
-    footer += "  " + std::to_string(to_int(doc.code)) + "  " + std::string(doc.meaning) + "\n";
+    const std::string code = std::to_string(to_int(doc.code));
+    footer += std::string(4 - code.size(), ' ') + code + "  " + std::string(doc.meaning) + "\n";
   }
   return footer;
 }
@@ -49,9 +50,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   app.footer(exit_codes_footer());
 
   const std::vector<Command> commands{
-      add_status_command(app),
-      add_trace_command(app),
-      add_build_command(app),
+      add_status_command(app),  add_trace_command(app), add_build_command(app),
+      add_inspect_command(app), add_gate_command(app),  add_calls_command(app),
   };
 
   try {

@@ -4,6 +4,8 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -20,42 +22,33 @@ extern "C" {
 LPMON_BPF_SKELETON_OPS(transition_bpf);
 
 namespace lpmon::bpf {
+namespace {
 
-std::string_view to_string(TransitionKind kind) {
-  switch (kind) {
-    case TransitionKind::start:
-      return "start";
-    case TransitionKind::reverse:
-      return "reverse";
-    case TransitionKind::end:
-      return "end";
-  }
-  return "unknown";
+template <std::size_t N>
+std::string fixed_string(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
 }
 
-std::string_view to_string(TransitionResult result) {
-  switch (result) {
-    case TransitionResult::none:
-      return "none";
-    case TransitionResult::complete:
-      return "complete";
-    case TransitionResult::reversed:
-      return "reversed";
-    case TransitionResult::cancelled:
-      return "cancelled";
-    case TransitionResult::forced:
-      return "forced";
+bool decode_target_state(__u32 target_state) {
+  if (target_state != LPMON_TARGET_PATCHED && target_state != LPMON_TARGET_UNPATCHED) {
+    throw BpfError("transition event with unknown target state " + std::to_string(target_state));
   }
-  return "unknown";
+  return target_state == LPMON_TARGET_PATCHED;
 }
 
-TransitionEvent decode_transition_event(const void* data, std::size_t size) {
-  if (size != sizeof(lpmon_transition_event)) {
-    throw BpfError("transition event of " + std::to_string(size) + " bytes, expected " +
-                   std::to_string(sizeof(lpmon_transition_event)));
+template <typename Raw>
+Raw copy_record(const void* data, std::size_t size, const char* what) {
+  if (size != sizeof(Raw)) {
+    throw BpfError(std::string(what) + " of " + std::to_string(size) + " bytes, expected " +
+                   std::to_string(sizeof(Raw)));
   }
-  lpmon_transition_event raw;
+  Raw raw;
   std::memcpy(&raw, data, sizeof raw);
+  return raw;
+}
+
+TransitionEvent decode_transition(const void* data, std::size_t size) {
+  const auto raw = copy_record<lpmon_transition_event>(data, size, "transition event");
   TransitionEvent event;
   event.timestamp = std::chrono::nanoseconds(raw.timestamp_ns);
   event.duration = std::chrono::nanoseconds(raw.duration_ns);
@@ -69,14 +62,13 @@ TransitionEvent decode_transition_event(const void* data, std::size_t size) {
     case LPMON_TRANSITION_END:
       event.kind = TransitionKind::end;
       break;
+    case LPMON_TRANSITION_IN_PROGRESS:
+      event.kind = TransitionKind::in_progress;
+      break;
     default:
       throw BpfError("transition event of unknown kind " + std::to_string(raw.kind));
   }
-  if (raw.target_state != LPMON_TARGET_PATCHED && raw.target_state != LPMON_TARGET_UNPATCHED) {
-    throw BpfError("transition event with unknown target state " +
-                   std::to_string(raw.target_state));
-  }
-  event.patching = raw.target_state == LPMON_TARGET_PATCHED;
+  event.patching = decode_target_state(raw.target_state);
   switch (raw.result) {
     case LPMON_RESULT_NONE:
       event.result = TransitionResult::none;
@@ -97,23 +89,182 @@ TransitionEvent decode_transition_event(const void* data, std::size_t size) {
       throw BpfError("transition event with unknown result " + std::to_string(raw.result));
   }
   event.rounds = raw.rounds;
-  event.patch.assign(raw.patch, strnlen(raw.patch, sizeof raw.patch));
+  event.began_before_trace = (raw.flags & LPMON_TRANSITION_ADOPTED) != 0;
+  event.patch = fixed_string(raw.patch);
   return event;
+}
+
+RoundEvent decode_round(const void* data, std::size_t size) {
+  const auto raw = copy_record<lpmon_round_event>(data, size, "round event");
+  return RoundEvent{
+      .timestamp = std::chrono::nanoseconds(raw.timestamp_ns),
+      .patch = fixed_string(raw.patch),
+      .patching = decode_target_state(raw.target_state),
+      .round = raw.round,
+      .began_before_trace = (raw.transition_flags & LPMON_TRANSITION_ADOPTED) != 0,
+      .switched = raw.switched,
+      .blocked = raw.blocked,
+      .running = raw.running,
+      .unreliable_stack = raw.unreliable_stack,
+      .sleeping_in_function = raw.sleeping_in_function,
+      .other = raw.other,
+      .reported = raw.reported,
+      .unreported = raw.unreported,
+  };
+}
+
+TaskBlockedEvent decode_task_blocked(const void* data, std::size_t size) {
+  const auto raw = copy_record<lpmon_task_blocked_event>(data, size, "task_blocked event");
+  TaskBlockedEvent event;
+  event.timestamp = std::chrono::nanoseconds(raw.timestamp_ns);
+  event.patch = fixed_string(raw.patch);
+  event.patching = decode_target_state(raw.target_state);
+  event.round = raw.round;
+  switch (raw.reason) {
+    case LPMON_BLOCK_RUNNING:
+      event.reason = BlockReason::running;
+      break;
+    case LPMON_BLOCK_UNRELIABLE_STACK:
+      event.reason = BlockReason::unreliable_stack;
+      break;
+    case LPMON_BLOCK_SLEEPING_IN_FUNCTION:
+      event.reason = BlockReason::sleeping_in_function;
+      break;
+    case LPMON_BLOCK_OTHER:
+      event.reason = BlockReason::other;
+      break;
+    default:
+      throw BpfError("task_blocked event with unknown reason " + std::to_string(raw.reason));
+  }
+  event.error = raw.error;
+  event.pid = static_cast<pid_t>(raw.pid);
+  event.tgid = static_cast<pid_t>(raw.tgid);
+  event.comm = fixed_string(raw.comm);
+  event.kthread = (raw.flags & LPMON_TASK_KTHREAD) != 0;
+  event.state = task_state_letter(raw.task_state);
+  event.function = fixed_string(raw.function);
+  if (raw.stack_frames < 0) {
+    event.stack_error = -raw.stack_frames;
+  } else {
+    const auto frames =
+        std::min<std::size_t>(static_cast<std::size_t>(raw.stack_frames), std::size(raw.stack));
+    for (std::size_t i = 0; i < frames; ++i)
+      event.stack.push_back({.address = raw.stack[i], .symbol = {}});
+  }
+  return event;
+}
+
+}  // namespace
+
+std::string_view to_string(TransitionKind kind) {
+  switch (kind) {
+    case TransitionKind::start:
+      return "start";
+    case TransitionKind::reverse:
+      return "reverse";
+    case TransitionKind::end:
+      return "end";
+    case TransitionKind::in_progress:
+      return "in_progress";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(TransitionResult result) {
+  switch (result) {
+    case TransitionResult::none:
+      return "none";
+    case TransitionResult::complete:
+      return "complete";
+    case TransitionResult::reversed:
+      return "reversed";
+    case TransitionResult::cancelled:
+      return "cancelled";
+    case TransitionResult::forced:
+      return "forced";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(BlockReason reason) {
+  switch (reason) {
+    case BlockReason::running:
+      return "running";
+    case BlockReason::unreliable_stack:
+      return "unreliable_stack";
+    case BlockReason::sleeping_in_function:
+      return "sleeping_in_function";
+    case BlockReason::other:
+      return "other";
+  }
+  return "unknown";
+}
+
+std::string describe(BlockReason reason, bool patching) {
+  switch (reason) {
+    case BlockReason::running:
+      return "running on another CPU";
+    case BlockReason::unreliable_stack:
+      return "its stack is unreliable";
+    case BlockReason::sleeping_in_function:
+      return patching ? "sleeping in a to-be-patched function"
+                      : "sleeping in a to-be-unpatched function";
+    case BlockReason::other:
+      return "klp could not check it";
+  }
+  return "unknown";
+}
+
+char task_state_letter(std::uint32_t state) {
+  // 6.1 include/linux/sched.h: TASK_IDLE, TASK_RTLOCK_WAIT and TASK_REPORT, and the order
+  // of fs/proc/array.c's task_state_array.
+  constexpr std::uint32_t kTaskUninterruptible = 0x2;
+  constexpr std::uint32_t kTaskIdle = 0x402;
+  constexpr std::uint32_t kTaskRtlockWait = 0x1000;
+  constexpr std::uint32_t kTaskReport = 0x7f;
+  if (state == kTaskIdle) return 'I';
+  if (state == kTaskRtlockWait) state = kTaskUninterruptible;
+  return "RSDTtXZP"[std::bit_width(state & kTaskReport)];
+}
+
+TraceEvent decode_trace_event(const void* data, std::size_t size) {
+  __u32 type = 0;
+  if (size < sizeof type) {
+    throw BpfError("trace record of " + std::to_string(size) + " bytes has no type");
+  }
+  std::memcpy(&type, data, sizeof type);
+  switch (type) {
+    case LPMON_EVENT_TRANSITION:
+      return decode_transition(data, size);
+    case LPMON_EVENT_ROUND:
+      return decode_round(data, size);
+    case LPMON_EVENT_TASK_BLOCKED:
+      return decode_task_blocked(data, size);
+  }
+  throw BpfError("trace record of unknown type " + std::to_string(type));
 }
 
 struct TransitionTracer::State {
   Handler handler;
   Skeleton<transition_bpf> skeleton;
   ring_buffer* events = nullptr;
+  KernelSymbols symbols;
   // An exception must not unwind through libbpf's C frames: kept here, rethrown by poll().
   std::exception_ptr error;
 
+  explicit State(const KernelPaths& paths) : symbols(paths) {}
   ~State() { ring_buffer__free(events); }
 
   static int on_event(void* ctx, void* data, size_t size) {
     auto* self = static_cast<State*>(ctx);
     try {
-      self->handler(decode_transition_event(data, size));
+      TraceEvent event = decode_trace_event(data, size);
+      if (auto* blocked = std::get_if<TaskBlockedEvent>(&event);
+          blocked && !blocked->stack.empty()) {
+        self->symbols.refresh();
+        for (auto& frame : blocked->stack) frame.symbol = self->symbols.describe(frame.address);
+      }
+      self->handler(event);
     } catch (...) {
       self->error = std::current_exception();
       return -ECANCELED;
@@ -122,12 +273,17 @@ struct TransitionTracer::State {
   }
 };
 
-TransitionTracer::TransitionTracer(Handler handler, const KernelPaths& paths)
-    : state_(std::make_unique<State>()) {
+TransitionTracer::TransitionTracer(Handler handler, const KernelPaths& paths, TracerOptions options)
+    : state_(std::make_unique<State>(paths)) {
   require_bpf_tracing(paths);
   state_->handler = std::move(handler);
   const std::string name = "transition";
   if (!state_->skeleton) throw BpfError(describe_bpf_failure("cannot open", name, errno));
+  for (bpf_program* per_task : {state_->skeleton->progs.klp_check_and_switch_task,
+                                state_->skeleton->progs.klp_check_and_switch_task_exit,
+                                state_->skeleton->progs.klp_try_complete_transition_exit}) {
+    bpf_program__set_autoload(per_task, options.blocked_tasks);
+  }
   if (int err = state_->skeleton.load()) {
     throw BpfError(describe_bpf_failure("cannot load", name, err));
   }

@@ -131,3 +131,63 @@ target_expect_parked_in() {
 	# TASK_IDLE shows as I: uninterruptible, without hung-task warnings
 	expect_eq "$(cut -d' ' -f3 "/proc/$1/stat")" I "$2 state"
 }
+
+# --- lpmon trace --tasks and lpmon trace --scan: parked tasks, JSON lines, sysfs sampling
+
+# sort_pids: the numbers on stdin, ascending, on one line separated by single spaces
+sort_pids() { tr -s ' ' '\n' | grep . | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+
+# target_park KTHREADS: park KTHREADS kernel threads and one user task (a blocking read of the
+# park file) in lpmon_target_wait_released. Sets PARKED_PIDS (ascending) and PARKED_USER_PID.
+target_park() {
+	echo "kthreads $1" >"$LPMON_TARGET_DEBUGFS/park" || fail "park $1 kthreads"
+	cat "$LPMON_TARGET_DEBUGFS/park" >/dev/null &
+	PARKED_USER_PID=$!
+	wait_for 10 "$(($1 + 1)) tasks parked" target_parked_is $(($1 + 1))
+	PARKED_PIDS=$( (target_park_kthreads && echo $PARKED_USER_PID) | sort_pids)
+}
+
+# json_str KEY, json_num KEY: KEY's string or number value on each line of stdin that has it
+# (the last one when a line has several); lines are lpmon's --json objects.
+json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+json_num() { sed -n "s/.*\"$1\":\\(-\\{0,1\\}[0-9][0-9.e+-]*\\).*/\\1/p"; }
+
+# lines_at_least FILE PATTERN N: at least N lines of FILE match PATTERN (grep -E)
+lines_at_least() { [ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; }
+
+# sysfs_poll PATCH: "UPTIME TRANSITION" every 50 ms until killed, TRANSITION empty while the
+# patch has no sysfs directory. Shell builtins only: a sample forks nothing but usleep.
+sysfs_poll() {
+	local file="$LIVEPATCH_SYSFS/$1/transition" up rest v
+	while :; do
+		read -r up rest </proc/uptime
+		v=
+		[ -r "$file" ] && read -r v <"$file"
+		echo "$up $v"
+		usleep 50000
+	done
+}
+
+# sysfs_edges FILE: from sysfs_poll's output, "T1 GAP1 T0 GAP0": the first sample that saw
+# the transition (1) and the first one after it that saw it over (0), each with the time since
+# the sample before it (how late it may have seen the change). Nothing when either is missing.
+sysfs_edges() {
+	awk 'seen == 0 && $2 == "1" { t1 = $1; g1 = $1 - prev; seen = 1 }
+	     seen == 1 && $2 == "0" { printf "%s %.2f %s %.2f\n", t1, g1, $1, $1 - prev; exit }
+	     { prev = $1 }' "$1"
+}
+
+# --- lpmon calls --json: one "calls" object per function and interval, plus "attached",
+# "detached", "attach_failed" and "over_limit" objects (keys sorted, no spaces).
+
+# calls_last FILE FUNCTION KEY: KEY's number in FUNCTION's last "calls" object of FILE
+calls_last() {
+	grep '"type":"calls"' "$1" | grep "\"function\":\"$2\"" | tail -1 |
+		sed -n "s/.*\"$3\":\([0-9][0-9.e+-]*\).*/\1/p"
+}
+# calls_count_is FILE FUNCTION N: FUNCTION's last reported call count is N
+calls_count_is() { [ "$(calls_last "$1" "$2" calls)" = "$3" ]; }
+# calls_events FILE TYPE FUNCTION: how many TYPE objects FILE has for FUNCTION
+calls_events() { grep "\"type\":\"$2\"" "$1" | grep -c "\"function\":\"$3\""; }
+# calls_event FILE TYPE FUNCTION [N]: FILE has at least N (1) TYPE objects for FUNCTION
+calls_event() { [ "$(calls_events "$1" "$2" "$3")" -ge "${4:-1}" ]; }

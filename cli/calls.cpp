@@ -1,0 +1,338 @@
+#include "calls.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "command.hpp"
+#include "lpmon/bpf/probe.hpp"
+#include "lpmon/exit_codes.hpp"
+
+namespace lpmon::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kBarWidth = 40;
+
+volatile std::sig_atomic_t stop_requested = 0;
+void request_stop(int) {
+  stop_requested = 1;
+}
+
+std::string clock_text(std::chrono::system_clock::time_point wall) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(wall);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  char text[16];
+  std::snprintf(text, sizeof text, "%02d:%02d:%02d", local.tm_hour, local.tm_min, local.tm_sec);
+  return text;
+}
+
+std::string iso8601_utc(std::chrono::system_clock::time_point wall) {
+  const auto since_epoch = wall.time_since_epoch();
+  const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<long long>(millis));
+  return text;
+}
+
+double per_second(std::uint64_t n, std::chrono::duration<double> interval) {
+  return interval.count() > 0 ? static_cast<double>(n) / interval.count() : 0.0;
+}
+
+json function_fields(const bpf::FunctionId& id) {
+  return {{"object", id.object}, {"function", id.name}, {"sympos", id.sympos}};
+}
+
+const bpf::ObservedFunction* find_observed(const std::vector<bpf::ObservedFunction>& observed,
+                                           const bpf::FunctionId& id) {
+  auto it = std::find_if(observed.begin(), observed.end(),
+                         [&](const bpf::ObservedFunction& f) { return f.function == id; });
+  return it == observed.end() ? nullptr : &*it;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+}  // namespace
+
+std::string format_histogram_text(const bpf::Log2Histogram& histogram) {
+  const auto& slots = histogram.slots;
+  const auto nonzero = [](std::uint64_t v) { return v != 0; };
+  const auto first = std::find_if(slots.begin(), slots.end(), nonzero);
+  if (first == slots.end()) return {};
+  const auto last = std::find_if(slots.rbegin(), slots.rend(), nonzero).base();
+  const std::uint64_t max = *std::max_element(first, last);
+
+  std::string text = "              nsec            : count     distribution\n";
+  for (auto it = first; it != last; ++it) {
+    const auto i = static_cast<std::size_t>(it - slots.begin());
+    const int stars = static_cast<int>(*it * kBarWidth / max);
+    const std::string high = i + 1 == bpf::Log2Histogram::kSlots
+                                 ? "inf"
+                                 : std::to_string(bpf::Log2Histogram::slot_high(i));
+    char line[160];
+    std::snprintf(line, sizeof line, "%14llu -> %-12s : %-9llu |%s%s|\n",
+                  static_cast<unsigned long long>(bpf::Log2Histogram::slot_low(i)), high.c_str(),
+                  static_cast<unsigned long long>(*it), std::string(stars, '*').c_str(),
+                  std::string(kBarWidth - stars, ' ').c_str());
+    text += line;
+  }
+  return text;
+}
+
+std::string format_calls_text(const CallsSample& sample,
+                              std::chrono::system_clock::time_point wall) {
+  const bpf::ObservedFunction& f = sample.function;
+  char line[512];
+  std::snprintf(line, sizeof line, "%s %s: %llu calls in %.2f s (%.1f/s), %llu since attached",
+                clock_text(wall).c_str(), to_string(f.function).c_str(),
+                static_cast<unsigned long long>(sample.delta.calls), sample.interval.count(),
+                per_second(sample.delta.calls, sample.interval),
+                static_cast<unsigned long long>(f.counters.calls));
+  std::string text = line;
+  if (sample.delta.timed) {
+    text += ", mean " + std::to_string(sample.delta.total_ns / sample.delta.timed) + " ns";
+  }
+  text += " (" + join(f.patches) + "; " + std::string(to_string(f.probe)) + ")\n";
+  text += format_histogram_text(sample.delta.latency);
+  for (const bpf::ProgramCost& cost : sample.costs) {
+    std::snprintf(line, sizeof line, "    bpf %-15s id %-6u %llu runs, %.0f ns/run, %llu missed\n",
+                  cost.name.c_str(), cost.id, static_cast<unsigned long long>(cost.run_count),
+                  cost.ns_per_run(), static_cast<unsigned long long>(cost.recursion_misses));
+    text += line;
+  }
+  return text;
+}
+
+json calls_to_json(const CallsSample& sample, std::chrono::system_clock::time_point wall) {
+  const bpf::ObservedFunction& f = sample.function;
+  json j = function_fields(f.function);
+  j.update({
+      {"type", "calls"},
+      {"time", iso8601_utc(wall)},
+      {"patches", f.patches},
+      {"probe", to_string(f.probe)},
+      {"calls", f.counters.calls},
+      {"timed", f.counters.timed},
+      {"total_ns", f.counters.total_ns},
+      {"interval_seconds", sample.interval.count()},
+      {"calls_delta", sample.delta.calls},
+      {"calls_per_second", per_second(sample.delta.calls, sample.interval)},
+  });
+  json latency = json::array();
+  for (std::size_t i = 0; i < bpf::Log2Histogram::kSlots; ++i) {
+    if (const auto n = sample.delta.latency.slots[i]) {
+      latency.push_back({{"low", bpf::Log2Histogram::slot_low(i)},
+                         {"high", bpf::Log2Histogram::slot_high(i)},
+                         {"count", n}});
+    }
+  }
+  j["latency_ns"] = std::move(latency);
+  if (!f.fallback_reason.empty()) j["fallback_reason"] = f.fallback_reason;
+  if (!sample.costs.empty()) {
+    json programs = json::array();
+    for (const bpf::ProgramCost& cost : sample.costs) {
+      programs.push_back({{"name", cost.name},
+                          {"id", cost.id},
+                          {"run_count", cost.run_count},
+                          {"run_time_ns", cost.run_time.count()},
+                          {"ns_per_run", cost.ns_per_run()},
+                          {"recursion_misses", cost.recursion_misses}});
+    }
+    j["bpf_programs"] = std::move(programs);
+  }
+  return j;
+}
+
+std::string format_refresh_text(const bpf::RefreshReport& report,
+                                const std::vector<bpf::ObservedFunction>& observed,
+                                std::size_t max_functions,
+                                std::chrono::system_clock::time_point wall) {
+  const std::string when = clock_text(wall) + " ";
+  std::string text;
+  for (const auto& id : report.detached) {
+    text += when + "stopped observing " + to_string(id) + " (unpatched, or its module went)\n";
+  }
+  for (const auto& id : report.attached) {
+    text += when + "observing " + to_string(id);
+    if (const auto* f = find_observed(observed, id)) {
+      text += " with " + std::string(to_string(f->probe));
+      if (!f->fallback_reason.empty()) text += " (" + f->fallback_reason + ")";
+    }
+    text += "\n";
+  }
+  for (const auto& [id, error] : report.failed) {
+    text += when + "cannot observe " + to_string(id) + ": " + error + "\n";
+  }
+  for (const auto& id : report.over_limit) {
+    text += when + "not observing " + to_string(id) + ": already observing " +
+            std::to_string(max_functions) + " functions (--max-functions)\n";
+  }
+  return text;
+}
+
+std::vector<json> refresh_to_json(const bpf::RefreshReport& report,
+                                  const std::vector<bpf::ObservedFunction>& observed,
+                                  std::chrono::system_clock::time_point wall) {
+  std::vector<json> events;
+  auto event = [&](std::string_view type, const bpf::FunctionId& id) -> json& {
+    json j = function_fields(id);
+    j["type"] = type;
+    j["time"] = iso8601_utc(wall);
+    return events.emplace_back(std::move(j));
+  };
+  for (const auto& id : report.detached) event("detached", id);
+  for (const auto& id : report.attached) {
+    json& j = event("attached", id);
+    if (const auto* f = find_observed(observed, id)) {
+      j["probe"] = to_string(f->probe);
+      if (!f->fallback_reason.empty()) j["fallback_reason"] = f->fallback_reason;
+    }
+  }
+  for (const auto& [id, error] : report.failed) event("attach_failed", id)["error"] = error;
+  for (const auto& id : report.over_limit) event("over_limit", id);
+  return events;
+}
+
+int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err) {
+  bpf::set_libbpf_verbose(options.verbose);
+  bpf::PatchedCalls calls({.paths = options.paths,
+                           .probe = options.probe,
+                           .only = options.functions,
+                           .max_functions = options.max_functions});
+  std::optional<bpf::RunTimeStats> run_time_stats;
+  if (options.stats) run_time_stats.emplace();
+
+  stop_requested = 0;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+
+  using Clock = std::chrono::steady_clock;
+  // The counters each function had at the end of the last interval.
+  std::map<bpf::FunctionId, std::pair<bpf::CallCounters, Clock::time_point>> last;
+  auto refresh = [&] {
+    const bpf::RefreshReport report = calls.refresh();
+    if (report.empty()) return;
+    const auto observed = calls.read();
+    const auto wall = std::chrono::system_clock::now();
+    for (const auto& id : report.detached) last.erase(id);
+    for (const auto& id : report.attached) {
+      if (const auto* f = find_observed(observed, id)) last[id] = {{}, f->attached_at};
+    }
+    if (options.json) {
+      for (const json& j : refresh_to_json(report, observed, wall)) out << j.dump() << '\n';
+    } else {
+      out << format_refresh_text(report, observed, options.max_functions, wall);
+    }
+    out.flush();
+  };
+
+  refresh();
+  // The line scripts wait for: every patched function found so far is being counted.
+  err << "lpmon: counting calls of " << last.size() << " patched function"
+      << (last.size() == 1 ? "" : "s") << "; Ctrl-C to end\n";
+  err.flush();
+
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t reported = 0; !options.count || reported < *options.count; ++reported) {
+    const Clock::time_point tick = start + options.interval * (reported + 1);
+    while (!stop_requested && Clock::now() < tick) {
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(tick - Clock::now(), std::chrono::milliseconds(50)));
+    }
+    // Ctrl-C ends with the partial interval, as funclatency does.
+    const Clock::time_point now = Clock::now();
+    const auto wall = std::chrono::system_clock::now();
+    for (bpf::ObservedFunction& f : calls.read()) {
+      auto& [before, since] = last[f.function];
+      CallsSample sample;
+      sample.delta = f.counters.since(before);
+      sample.interval = now - since;
+      if (options.stats) {
+        for (int fd : f.program_fds) sample.costs.push_back(bpf::program_cost(fd));
+      }
+      before = f.counters;
+      since = now;
+      sample.function = std::move(f);
+      if (options.json) {
+        out << calls_to_json(sample, wall).dump() << '\n';
+      } else {
+        out << format_calls_text(sample, wall);
+      }
+    }
+    out.flush();
+    if (stop_requested) break;
+    refresh();
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  return to_int(ExitCode::ok);
+}
+
+Command add_calls_command(CLI::App& lpmon) {
+  auto options = std::make_shared<CallsOptions>();
+  CLI::App* calls = lpmon.add_subcommand(
+      "calls",
+      "Count the calls of patched functions and their latency, in the kernel (BPF; needs root)");
+  calls->footer(
+      "Probes sit on the original functions, which livepatch redirects to the replacement in "
+      "force, so counting goes on across an atomic replace. Each function costs one BPF load "
+      "and two attachments. fentry/fexit: a task asleep in an observed function stalls every "
+      "livepatch transition until it returns (its stack shows a trampoline frame); kprobes "
+      "do not.");
+  calls->add_flag("--json", options->json, "Print one JSON object per line");
+  calls
+      ->add_option_function<double>(
+          "--interval",
+          [options](double s) {
+            options->interval = std::chrono::milliseconds(static_cast<long>(s * 1000));
+          },
+          "Report every this many seconds (default 1)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.01, 86400.0));
+  calls->add_option("--count", options->count, "Stop after N reports")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  calls->add_option("--function", options->functions, "Observe only this function (repeatable)")
+      ->type_name("NAME");
+  calls
+      ->add_option_function<std::string>(
+          "--probe",
+          [options](const std::string& kind) {
+            options->probe = kind == "fentry" ? bpf::ProbeKind::fentry : bpf::ProbeKind::kprobe;
+          },
+          "kprobe (default) or fentry; the other where it cannot attach")
+      ->type_name("KIND")
+      ->check(CLI::IsMember({"kprobe", "fentry"}).description(""));
+  calls
+      ->add_option("--max-functions", options->max_functions,
+                   "Observe at most N functions (default 16)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  calls->add_flag("--stats", options->stats,
+                  "Also report the run count and run time of lpmon's BPF programs");
+  calls->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
+  add_kernel_root_options(*calls, options->paths);
+  return {calls, [options](std::ostream& out, std::ostream& err) {
+            return run_calls(*options, out, err);
+          }};
+}
+
+}  // namespace lpmon::cli
