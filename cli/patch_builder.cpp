@@ -301,7 +301,19 @@ std::string generate_patch_source(const FixSelection& selection, const PatchMeta
 
   std::vector<std::string> fix_ids;
   for (const auto& unit : selection.included) fix_ids.push_back(unit.id);
+  // "object:function[,sympos]" in klp_func order: lpmon inspect lists what a patch replaces
+  // without the target kernel's BTF, which decoding the klp_func arrays needs.
+  std::vector<std::string> functions;
+  for (const auto& object : objects) {
+    for (const FixUnit* unit : by_object[object]) {
+      for (const auto& f : unit->functions) {
+        functions.push_back(object + ":" + f.name +
+                            (f.sympos ? "," + std::to_string(f.sympos) : ""));
+      }
+    }
+  }
   const std::vector<std::pair<std::string, std::string>> info{
+      {"lpmon_functions", join(functions, " ")},
       {"lpmon_cves", join(selection.cves_fixed, ",")},
       {"lpmon_excluded_cves", join(selection.cves_excluded, ",")},
       {"lpmon_fixes", join(fix_ids, ",")},

@@ -165,11 +165,27 @@ TEST(GeneratePatchSource, ObjectsFunctionsReplaceAndMetadata) {
   EXPECT_THAT(c, HasSubstr("MODULE_INFO(lpmon_cves, \"CVE-2099-0001,CVE-2099-0004\");"));
   EXPECT_THAT(c, HasSubstr("MODULE_INFO(lpmon_excluded_cves, \"CVE-2099-0002,CVE-2099-0003\");"));
   EXPECT_THAT(c, HasSubstr("MODULE_INFO(lpmon_target_release, \"6.1.0-56-amd64\");"));
+  EXPECT_THAT(c, HasSubstr("MODULE_INFO(lpmon_functions, \"vmlinux:fa mod:fc\");"));
+  EXPECT_THAT(c, HasSubstr("module_param_string(functions, lpmon_functions, "));
   EXPECT_THAT(c, HasSubstr("module_param_string(cves, lpmon_cves, sizeof(lpmon_cves), 0444);"));
   EXPECT_THAT(c, HasSubstr("MODULE_VERSION(\"2\");"));
   EXPECT_THAT(c, HasSubstr("MODULE_INFO(livepatch, \"Y\");"));
   // vmlinux first: klp patches it at once, modules as they load.
   EXPECT_LT(c.find("lpmon_funcs_vmlinux[]"), c.find("lpmon_funcs_mod[]"));
+}
+
+TEST(GeneratePatchSource, FunctionListHasSymposOnlyWhereSet) {
+  FixDir dir;
+  dir.add("a", fix_yaml("", 1, "mod", "fa",
+                        "  - name: fa2\n    replacement: fa2_fixed\n"
+                        "    sympos: 2\n"));
+  dir.add("b", fix_yaml("", 1, "vmlinux", "fb"));
+  const auto selection = select_fixes(load_fix_units({dir.path()}), 1, {});
+
+  const std::string c = generate_patch_source(selection, {"p", 1, "r", "t"});
+
+  // Objects in klp order (vmlinux first), functions in fix-unit order.
+  EXPECT_THAT(c, HasSubstr("MODULE_INFO(lpmon_functions, \"vmlinux:fb mod:fa mod:fa2,2\");"));
 }
 
 TEST(GeneratePatchSource, RefusingPrePatchUndoesTheFixesBeforeIt) {
