@@ -116,17 +116,7 @@ StatusReport build_status_report(const KernelPaths& paths) {
   report.taint = read_taint(paths);
   report.state = overall_state(report.patches);
 
-  const auto moving = std::find_if(report.patches.begin(), report.patches.end(),
-                                   [](const LivepatchPatch& patch) { return patch.transition; });
-  if (moving != report.patches.end()) {
-    // The kernel flips 'enabled' when a transition starts, so it names the target state.
-    const int target = moving->enabled ? kTaskPatched : kTaskUnpatched;
-    report.transition = TransitionProgress{
-        .patch = moving->name,
-        .target_state = target,
-        .tasks = census_task_patch_states(paths, target),
-    };
-  }
+  report.transition = transition_progress(paths, report.patches);
   return report;
 }
 

@@ -13,13 +13,6 @@
 
 namespace lpmon::cli {
 
-// How far the patch in transition has got, from /proc/<pid>/patch_state.
-struct TransitionProgress {
-  std::string patch;
-  int target_state = kTaskPatched;  // kTaskUnpatched while a patch is being disabled
-  TaskPatchCensus tasks;
-};
-
 // Everything `lpmon status` shows, gathered before anything is printed.
 struct StatusReport {
   std::string kernel_release;

@@ -79,8 +79,22 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
                                 "(only on kernels that show it).");
     auto functions = gauge_family("lpmon_patch_functions",
                                   "Functions the livepatch redirects, over all objects.");
+    auto pending =
+        gauge_family("lpmon_transition_pending_tasks",
+                     "Tasks not yet switched to the target state of the transition in progress.");
+    auto tasks = gauge_family("lpmon_transition_tasks",
+                              "Tasks by livepatch state during a transition (idle, unpatched, "
+                              "patched); absent when no transition runs and every task is idle.");
     try {
-      for (const LivepatchPatch& patch : read_patches(paths_)) {
+      const std::vector<LivepatchPatch> patches = read_patches(paths_);
+      if (const auto progress = transition_progress(paths_, patches)) {
+        add_gauge(pending, static_cast<double>(progress->tasks.not_at_target.size()),
+                  {{"patch", progress->patch}});
+        add_gauge(tasks, static_cast<double>(progress->tasks.idle), {{"state", "idle"}});
+        add_gauge(tasks, static_cast<double>(progress->tasks.unpatched), {{"state", "unpatched"}});
+        add_gauge(tasks, static_cast<double>(progress->tasks.patched), {{"state", "patched"}});
+      }
+      for (const LivepatchPatch& patch : patches) {
         read_errors += patch.errors.size();
         // Fields that could not be read hold defaults: publishing them would show a stuck
         // transition as "not in transition". The patch shows up in the read errors instead.
@@ -96,7 +110,7 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
     } catch (const KernelError&) {
       ++read_errors;
     }
-    for (auto* family : {&enabled, &transition, &replace, &functions}) {
+    for (auto* family : {&enabled, &transition, &replace, &functions, &pending, &tasks}) {
       families.push_back(std::move(*family));
     }
   }

@@ -1,40 +1,85 @@
 // lpmon-exporter: livepatch metrics for Prometheus.
 #include <prometheus/exposer.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <iostream>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 
+#include "calls_collector.hpp"
 #include "livepatch_collector.hpp"
+#include "log.hpp"
 #include "lpmon/kernel_paths.hpp"
+#include "merged_collector.hpp"
+#include "privileges.hpp"
+#include "transition_collector.hpp"
+#include "web_config.hpp"
 
 namespace {
+
+using lpmon::exporter::log;
+using lpmon::exporter::LogLevel;
 
 volatile std::sig_atomic_t stop_requested = 0;
 void request_stop(int) {
   stop_requested = 1;
 }
 
-// Prometheus writes ":9812" for "every address"; CivetWeb wants a port or "address:port".
-std::string civetweb_address(const std::string& listen) {
-  return listen.starts_with(':') ? "0.0.0.0" + listen : listen;
+// Prometheus writes ":9812" for "every address"; CivetWeb wants "address:port" (IPv4 only:
+// Debian's CivetWeb is built without IPv6), with an "s" suffix for TLS.
+std::string civetweb_port(const std::string& listen, bool tls) {
+  return (listen.starts_with(':') ? "0.0.0.0" + listen : listen) + (tls ? "s" : "");
+}
+
+// CivetWeb wants the key and the certificate in one PEM file. It reads it once, at start;
+// the file is private to this process and removed as soon as the server runs.
+std::string combined_pem(const lpmon::exporter::WebConfig::Tls& tls) {
+  char path[] = "/tmp/lpmon-exporter-tls-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) throw std::runtime_error("cannot create a temporary file for the TLS key");
+  fchmod(fd, 0600);
+  close(fd);
+  std::ofstream out(path);
+  for (const auto& file : {tls.key_file, tls.cert_file}) {
+    std::ifstream in(file);
+    out << in.rdbuf() << '\n';
+  }
+  if (!out) throw std::runtime_error("cannot write the TLS key and certificate");
+  return path;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lpmon-exporter: livepatch state of this host for Prometheus", "lpmon-exporter"};
+  CLI::App app{"lpmon-exporter: the livepatch state of this host for Prometheus", "lpmon-exporter"};
   app.set_version_flag("--version", "lpmon-exporter " LPMON_VERSION);
   std::string listen_address = ":9812";
   std::string telemetry_path = "/metrics";
+  std::string web_config_file;
+  std::string log_level = "info";
+  bool no_bpf = false;
+  bool no_calls = false;
+  bool bpf_stats = false;
   lpmon::KernelPaths paths;
   app.add_option("--web.listen-address", listen_address, "Address to listen on")
       ->capture_default_str();
   app.add_option("--web.telemetry-path", telemetry_path, "Path under which to expose metrics")
       ->capture_default_str();
+  app.add_option("--web.config.file", web_config_file,
+                 "TLS and basic-auth configuration, in Prometheus' web config format")
+      ->check(CLI::ExistingFile);
+  app.add_option("--log.level", log_level, "debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_flag("--no-bpf", no_bpf, "No BPF at all: sysfs and procfs only");
+  app.add_flag("--no-calls", no_calls,
+               "Do not count calls into patched functions (then no capability to attach is kept)");
+  app.add_flag("--bpf.stats", bpf_stats,
+               "Publish the run time of lpmon's probes (turns on the kernel's BPF statistics)");
   app.add_option("--sysfs-root", paths.sysfs, "Where sysfs is mounted (for tests)")
       ->capture_default_str()
       ->group("Testing");
@@ -49,22 +94,78 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
+  lpmon::exporter::set_log_level(log_level);
 
-  auto collector = std::make_shared<lpmon::exporter::LivepatchCollector>(paths, LPMON_VERSION);
+  lpmon::exporter::WebConfig web_config;
+  if (!web_config_file.empty()) {
+    try {
+      web_config = lpmon::exporter::WebConfig::load(web_config_file);
+    } catch (const lpmon::exporter::WebConfigError& e) {
+      std::fprintf(stderr, "lpmon-exporter: %s\n", e.what());
+      return 2;
+    }
+  }
+
   std::unique_ptr<prometheus::Exposer> exposer;
+  std::string pem;
   try {
-    exposer = std::make_unique<prometheus::Exposer>(civetweb_address(listen_address));
+    std::vector<std::string> options{"listening_ports",
+                                     civetweb_port(listen_address, web_config.tls.has_value()),
+                                     "num_threads", "2"};
+    if (web_config.tls) {
+      pem = combined_pem(*web_config.tls);
+      // CivetWeb's ssl_protocol_version: 4 allows TLS 1.2 and later, 5 only TLS 1.3.
+      options.insert(options.end(), {"ssl_certificate", pem, "ssl_protocol_version",
+                                     web_config.tls->tls13_only ? "5" : "4"});
+      if (web_config.tls->client_ca_file) {
+        options.insert(options.end(), {"ssl_verify_peer", "yes", "ssl_ca_file",
+                                       web_config.tls->client_ca_file->string()});
+      }
+    }
+    exposer = std::make_unique<prometheus::Exposer>(options);
   } catch (const std::exception& e) {
-    std::cerr << "lpmon-exporter: cannot listen on " << listen_address << ": " << e.what() << '\n';
+    if (!pem.empty()) unlink(pem.c_str());
+    log(LogLevel::error, "cannot listen on " + listen_address + ": " + e.what() +
+                             (web_config.tls ? " (TLS needs libssl.so: package libssl-dev)" : ""));
     return 1;
   }
-  exposer->RegisterCollectable(collector, telemetry_path);
+  if (!pem.empty()) unlink(pem.c_str());
+
+  auto collectors = std::make_shared<lpmon::exporter::MergedCollector>();
+  collectors->add(std::make_shared<lpmon::exporter::LivepatchCollector>(paths, LPMON_VERSION));
+  std::shared_ptr<lpmon::exporter::TransitionCollector> transitions;
+  if (!no_bpf) {
+    transitions = std::make_shared<lpmon::exporter::TransitionCollector>(paths);
+    collectors->add(transitions);
+  }
+  std::shared_ptr<lpmon::exporter::CallsCollector> calls;
+  if (!no_bpf && !no_calls) {
+    calls = std::make_shared<lpmon::exporter::CallsCollector>(paths, bpf_stats);
+    collectors->add(calls);
+  }
+  exposer->RegisterCollectable(collectors, telemetry_path);
+  if (!web_config.basic_auth_users.empty()) {
+    auto auth = std::make_shared<lpmon::exporter::BasicAuth>(web_config.basic_auth_users);
+    exposer->RegisterAuth(
+        [auth](const std::string& user, const std::string& password) {
+          return auth->check(user, password);
+        },
+        "lpmon-exporter", telemetry_path);
+  }
+
+  try {
+    log(LogLevel::info, lpmon::exporter::drop_capabilities(calls && calls->observing()));
+  } catch (const std::exception& e) {
+    log(LogLevel::error, e.what());
+    return 1;
+  }
 
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
-  std::cerr << "lpmon-exporter " LPMON_VERSION ": serving " << telemetry_path << " on "
-            << listen_address << '\n';
+  log(LogLevel::info, "lpmon-exporter " LPMON_VERSION " serving " + telemetry_path + " on " +
+                          listen_address + (web_config.tls ? " (TLS)" : "") +
+                          (web_config.basic_auth_users.empty() ? "" : " (basic auth)"));
   while (!stop_requested) pause();
-  std::cerr << "lpmon-exporter: stopping\n";
+  log(LogLevel::info, "stopping");
   return 0;
 }

@@ -45,8 +45,8 @@ packages=(
   build-essential cmake ninja-build pkg-config clang llvm clang-format clang-tidy
   libbpf-dev bpftool libelf-dev zlib1g-dev dwarves
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
-  prometheus-cpp-dev libcivetweb-dev
+  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev libcap-dev
+  prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   qemu-system-x86 busybox-static cpio xz-utils kmod
 )
 

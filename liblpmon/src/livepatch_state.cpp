@@ -219,4 +219,18 @@ TaskPatchCensus census_task_patch_states(const KernelPaths& paths, int target_st
   return census;
 }
 
+std::optional<TransitionProgress> transition_progress(const KernelPaths& paths,
+                                                      const std::vector<LivepatchPatch>& patches) {
+  const auto moving = std::find_if(patches.begin(), patches.end(),
+                                   [](const LivepatchPatch& patch) { return patch.transition; });
+  if (moving == patches.end()) return std::nullopt;
+  // The kernel flips 'enabled' when a transition starts, so it names the target state.
+  const int target = moving->enabled ? kTaskPatched : kTaskUnpatched;
+  return TransitionProgress{
+      .patch = moving->name,
+      .target_state = target,
+      .tasks = census_task_patch_states(paths, target),
+  };
+}
+
 }  // namespace lpmon

@@ -232,6 +232,25 @@ TEST(LivepatchCollector, HighTaintBitsOnly) {
   EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
 }
 
+TEST(LivepatchCollector, TransitionInProgressCountsPendingTasks) {
+  const auto families = scrape(fixture("linux-6.14-transition"));
+  EXPECT_EQ(patch_gauge(families, "lpmon_transition_pending_tasks", "kpatch_cve_b"), 2.0);
+  double total = 0;
+  for (const char* state : {"idle", "unpatched", "patched"}) {
+    const auto v = gauge(families, "lpmon_transition_tasks", {{"state", state}});
+    ASSERT_TRUE(v.has_value()) << state;
+    total += *v;
+  }
+  EXPECT_EQ(total, 5.0);  // the fixture's five tasks
+}
+
+TEST(LivepatchCollector, NoTransitionMeansNoTaskCensus) {
+  const auto families = scrape(fixture("linux-6.1-patched"));
+  const auto* pending = find_family(families, "lpmon_transition_pending_tasks");
+  ASSERT_NE(pending, nullptr);
+  EXPECT_TRUE(pending->metric.empty());
+}
+
 TEST(LivepatchCollector, MalformedEnabledIsCountedAndTheScrapeGoesOn) {
   FakeKernelTree tree;
   tree.set_kernel("6.1.0", 0);

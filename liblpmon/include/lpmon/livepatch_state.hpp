@@ -93,4 +93,17 @@ struct TaskPatchCensus {
 // by the task's owner only, so without root other users' tasks are not counted.
 TaskPatchCensus census_task_patch_states(const KernelPaths& paths, int target_state);
 
+// How far the patch in transition has got, from /proc/<pid>/patch_state.
+struct TransitionProgress {
+  std::string patch;
+  int target_state = kTaskPatched;  // kTaskUnpatched while a patch is being disabled
+  TaskPatchCensus tasks;
+};
+
+// The transition in progress among `patches` (klp runs one at a time), with a census of the
+// tasks; nullopt when none is. Outside a transition every task is idle (-1), so the
+// census, which reads a file per process, is only taken during one.
+std::optional<TransitionProgress> transition_progress(const KernelPaths& paths,
+                                                      const std::vector<LivepatchPatch>& patches);
+
 }  // namespace lpmon

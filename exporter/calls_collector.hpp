@@ -1,0 +1,45 @@
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lpmon/bpf/bpf_stats.hpp"
+#include "lpmon/bpf/patched_calls.hpp"
+#include "lpmon/kernel_paths.hpp"
+
+namespace lpmon::exporter {
+
+// Calls into every patched function and their latency, counted in the kernel by
+// lpmon::bpf::PatchedCalls. Attaching costs a fraction of a second per function, so a
+// background thread follows patches as they come and go, and a scrape only reads counters.
+// Counters start at 0 when a function is (re)attached: Prometheus sees a counter reset.
+class CallsCollector : public prometheus::Collectable {
+ public:
+  // bpf_stats: also turn on the kernel's BPF run-time statistics and publish what each of
+  // the probes costs (they slow every BPF program on the machine a little, so on request).
+  CallsCollector(const KernelPaths& paths, bool bpf_stats,
+                 std::chrono::milliseconds refresh_interval = std::chrono::seconds(2));
+  ~CallsCollector() override;
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+  bool observing() const { return calls_ != nullptr; }
+
+ private:
+  void refresh();
+
+  mutable std::mutex mutex_;  // PatchedCalls is not thread-safe
+  std::unique_ptr<bpf::PatchedCalls> calls_;
+  std::unique_ptr<bpf::RunTimeStats> stats_;
+  std::atomic<bool> stop_{false};
+  std::thread refresher_;
+};
+
+}  // namespace lpmon::exporter

@@ -1,0 +1,201 @@
+#include "transition_collector.hpp"
+
+#include <time.h>
+
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <utility>
+#include <variant>
+
+#include "log.hpp"
+
+namespace lpmon::exporter {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+const char* direction_name(bool patching) {
+  return patching ? "patching" : "unpatching";
+}
+
+std::chrono::nanoseconds monotonic_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace
+
+const std::vector<double>& TransitionMetrics::duration_buckets() {
+  static const std::vector<double> buckets{0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600};
+  return buckets;
+}
+
+TransitionCollector::TransitionCollector(const KernelPaths& paths) {
+  try {
+    // Per-round counts of blocked tasks feed a gauge; per-task events are for lpmon trace.
+    tracer_ = std::make_unique<bpf::TransitionTracer>(
+        [this](const bpf::TraceEvent& event) {
+          std::lock_guard lock(mutex_);
+          metrics_.record(event);
+        },
+        paths, bpf::TracerOptions{.blocked_tasks = true});
+  } catch (const std::exception& e) {
+    load_error_ = e.what();
+    log(LogLevel::warn, std::string("transition tracing is off: ") + e.what());
+    return;
+  }
+  log(LogLevel::info, "transition tracer attached");
+  poller_ = std::thread([this] {
+    while (!stop_) {
+      try {
+        tracer_->poll(std::chrono::milliseconds(200));
+      } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("transition tracer: ") + e.what());
+      }
+    }
+  });
+}
+
+TransitionCollector::~TransitionCollector() {
+  stop_ = true;
+  if (poller_.joinable()) poller_.join();
+}
+
+void TransitionMetrics::record(const bpf::TraceEvent& event) {
+  if (const auto* transition = std::get_if<bpf::TransitionEvent>(&event)) {
+    record_transition(*transition);
+  } else if (const auto* round = std::get_if<bpf::RoundEvent>(&event)) {
+    if (auto it = in_flight_.find(round->patch); it != in_flight_.end()) {
+      it->second.last_round = *round;
+    }
+  }
+}
+
+void TransitionMetrics::record_transition(const bpf::TransitionEvent& event) {
+  switch (event.kind) {
+    case bpf::TransitionKind::start:
+      in_flight_[event.patch] = {event.timestamp, event.patching, {}};
+      break;
+    case bpf::TransitionKind::in_progress:  // began before the tracer attached
+      in_flight_[event.patch] = {event.timestamp - event.duration, event.patching, {}};
+      break;
+    case bpf::TransitionKind::reverse:
+      if (auto it = in_flight_.find(event.patch); it != in_flight_.end()) {
+        it->second.patching = event.patching;
+      }
+      break;
+    case bpf::TransitionKind::end: {
+      in_flight_.erase(event.patch);
+      const std::string direction = direction_name(event.patching);
+      ++transitions_[{event.patch, direction, std::string(to_string(event.result))}];
+      // Begun before the tracer attached: its duration is only what was seen of it.
+      if (event.began_before_trace) break;
+      Histogram& h = durations_[direction];
+      const auto& bounds = duration_buckets();
+      if (h.bucket_counts.empty()) h.bucket_counts.assign(bounds.size(), 0);
+      const double seconds = std::chrono::duration<double>(event.duration).count();
+      for (std::size_t i = 0; i < bounds.size(); ++i) {
+        if (seconds <= bounds[i]) {
+          ++h.bucket_counts[i];
+          break;
+        }
+      }
+      ++h.count;
+      h.sum += seconds;
+      break;
+    }
+  }
+}
+
+std::vector<MetricFamily> TransitionCollector::Collect() const {
+  std::vector<MetricFamily> families;
+  MetricFamily up{"lpmon_bpf_program_up",
+                  "Whether lpmon's BPF program is loaded and attached (0: see the log).",
+                  MetricType::Gauge,
+                  {}};
+  ClientMetric up_metric;
+  up_metric.label = {{"program", "transition"}};
+  up_metric.gauge.value = tracer_ ? 1 : 0;
+  up.metric.push_back(std::move(up_metric));
+  families.push_back(std::move(up));
+  if (!tracer_) return families;
+
+  std::lock_guard lock(mutex_);
+  auto aggregated = metrics_.families(monotonic_now());
+  std::move(aggregated.begin(), aggregated.end(), std::back_inserter(families));
+  return families;
+}
+
+std::vector<MetricFamily> TransitionMetrics::families(std::chrono::nanoseconds now) const {
+  std::vector<MetricFamily> families;
+  MetricFamily total{"lpmon_transitions_total",
+                     "Livepatch transitions that ended, by patch, direction and result.",
+                     MetricType::Counter,
+                     {}};
+  for (const auto& [key, count] : transitions_) {
+    ClientMetric m;
+    m.label = {
+        {"patch", std::get<0>(key)}, {"direction", std::get<1>(key)}, {"result", std::get<2>(key)}};
+    m.counter.value = static_cast<double>(count);
+    total.metric.push_back(std::move(m));
+  }
+  families.push_back(std::move(total));
+
+  MetricFamily duration{"lpmon_transition_duration_seconds",
+                        "How long livepatch transitions took, from start to end.",
+                        MetricType::Histogram,
+                        {}};
+  for (const auto& [direction, h] : durations_) {
+    ClientMetric m;
+    m.label = {{"direction", direction}};
+    m.histogram.sample_count = h.count;
+    m.histogram.sample_sum = h.sum;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.bucket_counts.size(); ++i) {
+      cumulative += h.bucket_counts[i];
+      m.histogram.bucket.push_back({cumulative, duration_buckets()[i]});
+    }
+    m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+    duration.metric.push_back(std::move(m));
+  }
+  families.push_back(std::move(duration));
+
+  MetricFamily age{"lpmon_transition_in_progress_seconds",
+                   "Age of the livepatch transition in progress, by patch and direction.",
+                   MetricType::Gauge,
+                   {}};
+  for (const auto& [patch, flight] : in_flight_) {
+    ClientMetric m;
+    m.label = {{"patch", patch}, {"direction", direction_name(flight.patching)}};
+    m.gauge.value = std::chrono::duration<double>(now - flight.started).count();
+    age.metric.push_back(std::move(m));
+  }
+  families.push_back(std::move(age));
+
+  MetricFamily blocked{"lpmon_transition_blocked_tasks",
+                       "Tasks the last klp round of a transition in progress could not switch, "
+                       "by reason.",
+                       MetricType::Gauge,
+                       {}};
+  for (const auto& [patch, flight] : in_flight_) {
+    const auto& r = flight.last_round;
+    for (const auto& [reason, n] :
+         {std::pair{bpf::BlockReason::running, r.running},
+          {bpf::BlockReason::unreliable_stack, r.unreliable_stack},
+          {bpf::BlockReason::sleeping_in_function, r.sleeping_in_function},
+          {bpf::BlockReason::other, r.other}}) {
+      ClientMetric m;
+      m.label = {{"patch", patch}, {"reason", std::string(to_string(reason))}};
+      m.gauge.value = n;
+      blocked.metric.push_back(std::move(m));
+    }
+  }
+  families.push_back(std::move(blocked));
+  return families;
+}
+
+}  // namespace lpmon::exporter

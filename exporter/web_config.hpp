@@ -1,0 +1,59 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+namespace lpmon::exporter {
+
+// The web config file is wrong; the message names the file, the line and the field.
+class WebConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The subset of Prometheus' web configuration file (exporter-toolkit's web.config.file) that
+// lpmon-exporter supports, in the same shape, so one file serves both:
+//
+//   tls_server_config:
+//     cert_file: server.crt          # both or neither
+//     key_file: server.key
+//     min_version: TLS12             # TLS12 (default) or TLS13
+//     client_auth_type: NoClientCert # or RequireAndVerifyClientCert (needs client_ca_file)
+//     client_ca_file: ca.crt
+//   basic_auth_users:
+//     prometheus: $2y$10$...         # bcrypt hashes, e.g. from htpasswd -nBC 10
+struct WebConfig {
+  struct Tls {
+    std::filesystem::path cert_file;
+    std::filesystem::path key_file;
+    bool tls13_only = false;
+    std::optional<std::filesystem::path> client_ca_file;  // set: clients must present a cert
+  };
+  std::optional<Tls> tls;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash
+
+  // Parses and checks the file: unknown keys, missing or unreadable files, unsupported
+  // values and hashes that are not bcrypt are refused at start.
+  static WebConfig load(const std::filesystem::path& file);
+};
+
+// Checks basic-auth credentials against bcrypt hashes. A bcrypt check costs milliseconds by
+// design, so credentials that passed are remembered (a few, in memory) and a scrape every
+// few seconds does not pay it each time.
+class BasicAuth {
+ public:
+  explicit BasicAuth(std::map<std::string, std::string> users) : users_(std::move(users)) {}
+  bool check(const std::string& user, const std::string& password);
+
+ private:
+  std::map<std::string, std::string> users_;
+  std::mutex mutex_;
+  std::unordered_set<std::string> verified_;  // user '\0' password
+};
+
+}  // namespace lpmon::exporter

@@ -1,0 +1,103 @@
+#include <crypt.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "web_config.hpp"
+
+namespace lpmon::exporter {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class WebConfigTest : public ::testing::Test {
+ protected:
+  WebConfigTest()
+      : dir_(fs::temp_directory_path() /
+             ("lpmon-web-" + std::to_string(getpid()) + "-" + std::to_string(counter_++))) {
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "server.crt") << "cert";
+    std::ofstream(dir_ / "server.key") << "key";
+  }
+  ~WebConfigTest() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& yaml) {
+    const fs::path file = dir_ / "web.yml";
+    std::ofstream(file) << yaml;
+    return file;
+  }
+  std::string error_of(const std::string& yaml) {
+    try {
+      WebConfig::load(write(yaml));
+    } catch (const WebConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+};
+
+std::string bcrypt(const std::string& password) {
+  crypt_data data{};
+  // A fixed, valid bcrypt salt: the test needs a real hash, not a random one.
+  return crypt_r(password.c_str(), "$2b$04$abcdefghijklmnopqrstuu", &data);
+}
+
+TEST_F(WebConfigTest, EmptyFileMeansPlainHttpWithoutAuth) {
+  const WebConfig config = WebConfig::load(write(""));
+  EXPECT_FALSE(config.tls.has_value());
+  EXPECT_TRUE(config.basic_auth_users.empty());
+}
+
+TEST_F(WebConfigTest, TlsAndUsersWithPathsRelativeToTheFile) {
+  const std::string hash = bcrypt("secret");
+  const WebConfig config =
+      WebConfig::load(write("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                            "  min_version: TLS13\nbasic_auth_users:\n  prom: " +
+                            hash + "\n"));
+  ASSERT_TRUE(config.tls.has_value());
+  EXPECT_EQ(config.tls->cert_file, dir_ / "server.crt");
+  EXPECT_EQ(config.tls->key_file, dir_ / "server.key");
+  EXPECT_TRUE(config.tls->tls13_only);
+  EXPECT_FALSE(config.tls->client_ca_file.has_value());
+  EXPECT_EQ(config.basic_auth_users.at("prom"), hash);
+}
+
+TEST_F(WebConfigTest, EveryBadFieldIsNamedWithItsLine) {
+  EXPECT_THAT(error_of("tls_server_config:\n  cert_file: server.crt\n  keyfile: server.key\n"),
+              HasSubstr("web.yml:3: unknown field tls_server_config.keyfile"));
+  EXPECT_THAT(error_of("tls_server_config:\n  cert_file: server.crt\n"),
+              HasSubstr("tls_server_config needs both cert_file and key_file"));
+  EXPECT_THAT(error_of("tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n"),
+              HasSubstr("web.yml:2: tls_server_config.cert_file: cannot read"));
+  EXPECT_THAT(error_of("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                       "  min_version: TLS10\n"),
+              HasSubstr("web.yml:4: tls_server_config.min_version: 'TLS10' is not supported"));
+  EXPECT_THAT(error_of("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                       "  client_auth_type: RequireAndVerifyClientCert\n"),
+              HasSubstr("client_ca_file is required"));
+  EXPECT_THAT(error_of("basic_auth_users:\n  prom: plaintext\n"),
+              HasSubstr("web.yml:2: basic_auth_users.prom: not a bcrypt hash"));
+  EXPECT_THAT(error_of("http_server_config:\n  http2: true\n"),
+              HasSubstr("web.yml:1: unknown field http_server_config"));
+  EXPECT_THAT(error_of("tls_server_config: [\n"), HasSubstr("web.yml:"));
+}
+
+TEST(BasicAuth, ChecksUserAndPasswordAgainstBcrypt) {
+  BasicAuth auth({{"prom", bcrypt("secret")}});
+  EXPECT_TRUE(auth.check("prom", "secret"));
+  EXPECT_TRUE(auth.check("prom", "secret"));  // the remembered path
+  EXPECT_FALSE(auth.check("prom", "Secret"));
+  EXPECT_FALSE(auth.check("prom", ""));
+  EXPECT_FALSE(auth.check("other", "secret"));
+}
+
+}  // namespace
+}  // namespace lpmon::exporter
