@@ -82,6 +82,16 @@ void render_patch(std::ostream& out, const LivepatchPatch& patch) {
   field(out, "Transition", yes_no(patch.transition), 2);
   field(out, "Replace", yes_no_na(patch.replace), 2);
   field(out, "Stack order", patch.stack_order ? std::to_string(*patch.stack_order) : "n/a", 2);
+  if (patch.version) field(out, "Version", *patch.version, 2);
+  auto joined = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : " ") + item;
+    return text.empty() ? std::string("none") : text;
+  };
+  if (patch.version || !patch.cves.empty()) {
+    field(out, "CVEs fixed", joined(patch.cves), 2);
+    field(out, "CVEs excluded", joined(patch.excluded_cves), 2);
+  }
   for (const LivepatchObject& object : patch.objects) {
     field(out, "Object", object.name + " (patched: " + yes_no_na(object.patched) + ")", 2);
     for (const LivepatchFunc& func : object.funcs) {
@@ -152,6 +162,9 @@ json status_to_json(const StatusReport& report) {
         {"transition", patch.transition},
         {"replace", nullable(patch.replace)},
         {"stack_order", nullable(patch.stack_order)},
+        {"version", nullable(patch.version)},
+        {"cves", patch.cves},
+        {"excluded_cves", patch.excluded_cves},
         {"objects", objects},
         {"errors", patch.errors},
     });

@@ -72,6 +72,9 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
 
   if (supported) {
     auto enabled = gauge_family("lpmon_patch_enabled", "Whether the livepatch is enabled.");
+    auto info = gauge_family("lpmon_patch_info",
+                             "A loaded livepatch's module version and the CVEs it fixes (from "
+                             "lpmon build's metadata; empty for other patches); always 1.");
     auto transition = gauge_family("lpmon_patch_in_transition",
                                    "Whether the livepatch's transition is in progress.");
     auto replace = gauge_family("lpmon_patch_replace",
@@ -101,6 +104,10 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
         if (!patch.errors.empty()) continue;
         const std::vector<ClientMetric::Label> labels{{"patch", patch.name}};
         add_gauge(enabled, patch.enabled, labels);
+        std::string cves;
+        for (const auto& cve : patch.cves) cves += (cves.empty() ? "" : ",") + cve;
+        add_gauge(info, 1,
+                  {{"patch", patch.name}, {"version", patch.version.value_or("")}, {"cves", cves}});
         add_gauge(transition, patch.transition, labels);
         if (patch.replace) add_gauge(replace, *patch.replace, labels);
         std::size_t count = 0;
@@ -110,7 +117,7 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
     } catch (const KernelError&) {
       ++read_errors;
     }
-    for (auto* family : {&enabled, &transition, &replace, &functions, &pending, &tasks}) {
+    for (auto* family : {&enabled, &info, &transition, &replace, &functions, &pending, &tasks}) {
       families.push_back(std::move(*family));
     }
   }

@@ -98,8 +98,26 @@ LivepatchObject read_object(const fs::path& dir, std::vector<std::string>& error
 
 // nullopt when the patch disappeared while being read: its module was disabled and removed,
 // which is normal, and whatever was read from it is meaningless.
-std::optional<LivepatchPatch> read_patch(const fs::path& dir) {
+std::vector<std::string> split_list(const std::optional<std::string>& text) {
+  std::vector<std::string> items;
+  if (!text) return items;
+  std::size_t start = 0;
+  while (start <= text->size()) {
+    const std::size_t end = std::min(text->find(',', start), text->size());
+    if (end > start) items.push_back(text->substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+std::optional<LivepatchPatch> read_patch(const fs::path& dir, const fs::path& module_dir) {
   LivepatchPatch patch{.name = dir.filename().string()};
+  // A patch is named after its module; lpmon build's metadata is there.
+  patch.version = read_attribute(module_dir / "version", Attribute::optional, patch.errors);
+  patch.cves =
+      split_list(read_attribute(module_dir / "parameters/cves", Attribute::optional, patch.errors));
+  patch.excluded_cves = split_list(
+      read_attribute(module_dir / "parameters/excluded_cves", Attribute::optional, patch.errors));
   patch.enabled = read_flag(dir / "enabled", Attribute::required, patch.errors).value_or(false);
   patch.transition =
       read_flag(dir / "transition", Attribute::required, patch.errors).value_or(false);
@@ -149,7 +167,8 @@ std::vector<LivepatchPatch> read_patches(const KernelPaths& paths) {
 
   std::vector<LivepatchPatch> patches;
   for (const fs::path& patch_dir : patch_dirs) {
-    if (auto patch = read_patch(patch_dir)) patches.push_back(std::move(*patch));
+    const fs::path module_dir = paths.sysfs / "module" / patch_dir.filename();
+    if (auto patch = read_patch(patch_dir, module_dir)) patches.push_back(std::move(*patch));
   }
   return patches;
 }

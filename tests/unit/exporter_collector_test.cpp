@@ -232,6 +232,21 @@ TEST(LivepatchCollector, HighTaintBitsOnly) {
   EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
 }
 
+TEST(LivepatchCollector, PatchInfoCarriesVersionAndCves) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.1.0", 0);
+  tree.add_patch("acme_v2", true, false);
+  const auto module = tree.paths().sysfs / "module" / "acme_v2";
+  FakeKernelTree::write(module / "version", "2");
+  FakeKernelTree::write(module / "parameters" / "cves", "CVE-2099-0001,CVE-2099-0003");
+
+  const auto families = scrape(tree.paths());
+  EXPECT_EQ(
+      gauge(families, "lpmon_patch_info",
+            {{"patch", "acme_v2"}, {"version", "2"}, {"cves", "CVE-2099-0001,CVE-2099-0003"}}),
+      1.0);
+}
+
 TEST(LivepatchCollector, TransitionInProgressCountsPendingTasks) {
   const auto families = scrape(fixture("linux-6.14-transition"));
   EXPECT_EQ(patch_gauge(families, "lpmon_transition_pending_tasks", "kpatch_cve_b"), 2.0);

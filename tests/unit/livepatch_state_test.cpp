@@ -266,3 +266,32 @@ TEST(OverallState, Names) {
 
 }  // namespace
 }  // namespace lpmon
+
+namespace lpmon {
+namespace {
+
+TEST(ReadPatches, LpmonBuildMetadataComesFromTheModule) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.1.0", 0);
+  tree.add_patch("acme_v2", true, false);
+  tree.add_patch("plain", true, false);
+  const auto module = tree.paths().sysfs / "module" / "acme_v2";
+  FakeKernelTree::write(module / "version", "2");
+  FakeKernelTree::write(module / "parameters" / "cves", "CVE-2099-0001,CVE-2099-0003");
+  FakeKernelTree::write(module / "parameters" / "excluded_cves", "CVE-2099-0002");
+
+  const auto patches = read_patches(tree.paths());
+
+  ASSERT_EQ(patches.size(), 2u);
+  EXPECT_EQ(patches[0].version, "2");
+  EXPECT_EQ(patches[0].cves, (std::vector<std::string>{"CVE-2099-0001", "CVE-2099-0003"}));
+  EXPECT_EQ(patches[0].excluded_cves, (std::vector<std::string>{"CVE-2099-0002"}));
+  EXPECT_TRUE(patches[0].errors.empty());
+  // A patch not built by lpmon build has none of it, and that is no error.
+  EXPECT_EQ(patches[1].version, std::nullopt);
+  EXPECT_TRUE(patches[1].cves.empty());
+  EXPECT_TRUE(patches[1].errors.empty());
+}
+
+}  // namespace
+}  // namespace lpmon

@@ -40,6 +40,11 @@ struct LivepatchPatch {
   std::optional<bool> replace{};
   std::optional<int> stack_order{};
   std::vector<LivepatchObject> objects{};  // sorted by name
+  // From the patch's module (/sys/module/<patch>/): MODULE_VERSION, and the CVEs that
+  // lpmon build records as read-only parameters; absent for other patches.
+  std::optional<std::string> version{};
+  std::vector<std::string> cves{};
+  std::vector<std::string> excluded_cves{};
   // What could not be read, one "<path>: <reason>" per problem. A field that could not be
   // read keeps its default, so a patch with errors must not be trusted.
   std::vector<std::string> errors{};

@@ -67,6 +67,7 @@ expect "max_over_time(lpmon_transitions_total{patch=\"lpmon_fixes_v1\",direction
 expect "max_over_time(lpmon_transition_duration_seconds_count{direction=\"patching\"}[$window])" "v == 1" "patching duration observed"
 expect "max_over_time(lpmon_transition_duration_seconds_sum{direction=\"patching\"}[$window])" "0 < v < 60" "patching duration in seconds"
 expect "max_over_time(lpmon_kernel_tainted{flag=\"livepatch\"}[$window])" "v == 1" "taint K seen"
+expect "max_over_time(lpmon_patch_info{patch=\"lpmon_fixes_v1\",version=\"1\",cves=~\".*CVE-2099-0001.*\"}[$window])" "v == 1" "patch version and CVEs as labels"
 expect "max_over_time(lpmon_bpf_program_up{program=\"patched_calls\"}[$window])" "v == 1" "patched-call probes up"
 # The call loop made 100000 calls: the counter rose from 0 to exactly that.
 expect "max_over_time(lpmon_patched_function_calls_total{function=\"lpmon_target_check_len\"}[$window])" "v == 100000" "calls of check_len counted"
