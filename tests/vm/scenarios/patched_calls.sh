@@ -55,6 +55,7 @@ latest_is_v2() {
 		grep -q '"patches":\["lpmon_fixes_v2"\]'
 }
 wait_for 10 "$F is v2's now" latest_is_v2
+line=$(grep '"type":"calls"' calls.json | grep "\"$F\"" | tail -1)
 # The run-time statistics were on before the probes attached: every call ran the entry program.
 entry_runs=$(echo "$line" | sed -n 's/.*"name":"calls_kprobe","ns_per_run":[^,]*,"recursion_misses":[0-9]*,"run_count":\([0-9]*\).*/\1/p')
 exit_runs=$(echo "$line" | sed -n 's/.*"name":"calls_kretprobe","ns_per_run":[^,]*,"recursion_misses":[0-9]*,"run_count":\([0-9]*\).*/\1/p')
