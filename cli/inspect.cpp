@@ -6,13 +6,12 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_info.hpp"
+#include "text_report.hpp"
 
 namespace lpmon::cli {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::size_t kValueColumn = 17;  // as in lpmon status
 
 // Text from a module file reaches the terminal: no control characters.
 std::string printable(std::string_view text) {
@@ -25,15 +24,11 @@ std::string printable(std::string_view text) {
 
 void field(std::ostream& out, std::string_view label, std::string_view value,
            std::size_t indent = 0) {
-  std::string head(indent, ' ');
-  head += label;
-  head += ':';
-  head.resize(std::max(kValueColumn, head.size() + 1), ' ');
-  out << head << printable(value) << '\n';
+  text_report::field(out, label, printable(value), indent);
 }
 
 void continuation(std::ostream& out, std::string_view value) {
-  out << std::string(kValueColumn, ' ') << printable(value) << '\n';
+  text_report::continuation(out, printable(value));
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view none = "none") {

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "command.hpp"
+#include "text_report.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -13,7 +14,6 @@ namespace {
 using nlohmann::json;
 
 // Column where values start in the text report, so that they line up like `systemctl status`.
-constexpr std::size_t kValueColumn = 17;
 // Enough pids to start an investigation without flooding the terminal; --json has all.
 constexpr std::size_t kMaxPidsShown = 10;
 
@@ -48,18 +48,8 @@ std::string yes_no_na(const std::optional<bool>& value) {
   return value ? yes_no(*value) : "n/a";
 }
 
-void field(std::ostream& out, std::string_view label, std::string_view value,
-           std::size_t indent = 0) {
-  std::string head(indent, ' ');
-  head += label;
-  head += ':';
-  head.resize(std::max(kValueColumn, head.size() + 1), ' ');
-  out << head << value << '\n';
-}
-
-void continuation(std::ostream& out, std::string_view value) {
-  out << std::string(kValueColumn, ' ') << value << '\n';
-}
+using text_report::continuation;
+using text_report::field;
 
 void render_taint(std::ostream& out, const Taint& taint) {
   if (taint.mask == 0) {

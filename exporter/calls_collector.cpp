@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "log.hpp"
+#include "merged_collector.hpp"
 
 namespace lpmon::exporter {
 namespace {
@@ -68,15 +69,7 @@ void CallsCollector::refresh() {
 
 std::vector<MetricFamily> CallsCollector::Collect() const {
   std::vector<MetricFamily> families;
-  MetricFamily up{"lpmon_bpf_program_up",
-                  "Whether lpmon's BPF program is loaded and attached (0: see the log).",
-                  MetricType::Gauge,
-                  {}};
-  ClientMetric up_metric;
-  up_metric.label = {{"program", "patched_calls"}};
-  up_metric.gauge.value = calls_ ? 1 : 0;
-  up.metric.push_back(std::move(up_metric));
-  families.push_back(std::move(up));
+  families.push_back(bpf_program_up_family("patched_calls", calls_ != nullptr));
   if (!calls_) return families;
 
   std::vector<bpf::ObservedFunction> observed;

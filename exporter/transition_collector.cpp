@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "log.hpp"
+#include "merged_collector.hpp"
 
 namespace lpmon::exporter {
 namespace {
@@ -113,15 +114,7 @@ void TransitionMetrics::record_transition(const bpf::TransitionEvent& event) {
 
 std::vector<MetricFamily> TransitionCollector::Collect() const {
   std::vector<MetricFamily> families;
-  MetricFamily up{"lpmon_bpf_program_up",
-                  "Whether lpmon's BPF program is loaded and attached (0: see the log).",
-                  MetricType::Gauge,
-                  {}};
-  ClientMetric up_metric;
-  up_metric.label = {{"program", "transition"}};
-  up_metric.gauge.value = tracer_ ? 1 : 0;
-  up.metric.push_back(std::move(up_metric));
-  families.push_back(std::move(up));
+  families.push_back(bpf_program_up_family("transition", tracer_ != nullptr));
   if (!tracer_) return families;
 
   std::lock_guard lock(mutex_);

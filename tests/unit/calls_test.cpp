@@ -8,7 +8,7 @@
 
 #include "calls.hpp"
 #include "fake_kernel_tree.hpp"
-#include "lpmon_cli.hpp"
+#include "run_lpmon.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -134,21 +134,8 @@ TEST(CallsRefresh, OneLineOrObjectPerChange) {
   EXPECT_EQ(events[3].at("type"), "over_limit");
 }
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome lpmon(std::vector<std::string> args) {
-  args.insert(args.begin(), "lpmon");
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::lpmon;
+using testing::Outcome;
 
 TEST(CallsCommand, WithoutLivepatchSaysSoAndExitsFive) {
   FakeKernelTree tree;

@@ -8,7 +8,7 @@
 
 #include "fake_kernel_tree.hpp"
 #include "fixtures.hpp"
-#include "lpmon_cli.hpp"
+#include "run_lpmon.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -19,21 +19,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome lpmon(std::vector<std::string> args) {
-  args.insert(args.begin(), "lpmon");
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::lpmon;
+using testing::Outcome;
 
 std::vector<std::string> status_args(const KernelPaths& paths) {
   return {"status", "--sysfs-root", paths.sysfs.string(), "--procfs-root", paths.procfs.string()};

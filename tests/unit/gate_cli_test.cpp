@@ -11,7 +11,7 @@
 
 #include "gate.hpp"
 #include "gate_fakes.hpp"
-#include "lpmon_cli.hpp"
+#include "run_lpmon.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -25,21 +25,8 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome lpmon(std::vector<std::string> args) {
-  args.insert(args.begin(), "lpmon");
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::lpmon;
+using testing::Outcome;
 
 class GateFileFixture : public ::testing::Test {
  protected:
