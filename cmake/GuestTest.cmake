@@ -1,6 +1,9 @@
 # Guest (vm) tests: scenarios that run in Debian's 6.1 kernel under QEMU.
 #
-#   lpmon_vm_scenario(<name> <script> [TIMEOUT seconds] [SMP n])
+#   lpmon_vm_scenario(<name> <script> [TIMEOUT seconds] [SMP n] [DRIVER host-script])
+#
+# DRIVER runs on the host around the guest (e.g. a Prometheus scraping it): it takes
+# run-guest.sh's arguments and calls run-guest.sh itself.
 #
 # registers CTest test vm.<name> (label vm) that boots the base initramfs (target
 # vm_initramfs: busybox, lpmon's modules and binaries) plus <script>. See tests/vm/README.md.
@@ -41,7 +44,7 @@ function(lpmon_vm_initramfs)
 endfunction()
 
 function(lpmon_vm_scenario name script)
-  cmake_parse_arguments(ARG "" "TIMEOUT;SMP" "" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;SMP;DRIVER" "" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
@@ -49,8 +52,12 @@ function(lpmon_vm_scenario name script)
     set(ARG_SMP 2)
   endif()
   get_filename_component(script_abs "${script}" ABSOLUTE)
+  set(runner "${LPMON_VM_DIR}/run-guest.sh")
+  if(ARG_DRIVER)
+    get_filename_component(runner "${ARG_DRIVER}" ABSOLUTE)
+  endif()
   add_test(NAME vm.${name}
-           COMMAND "${LPMON_VM_DIR}/run-guest.sh" --name ${name}
+           COMMAND "${runner}" --name ${name}
                    --kernel "${LPMON_KERNEL_DIR}/vmlinuz" --initramfs "${LPMON_VM_INITRAMFS}"
                    --scenario "${script_abs}" --out "${CMAKE_BINARY_DIR}/vm/${name}"
                    --timeout ${ARG_TIMEOUT} --smp ${ARG_SMP})
