@@ -23,6 +23,10 @@ enum class ExitCode : int {
   corrupt_module = 9,
   not_livepatch = 10,
   kernel_mismatch = 11,
+  // apply and revert: what became of the patch, so a rollout knows whether a host is clean.
+  gate_failed = 12,
+  rollback_incomplete = 13,
+  busy = 14,
 };
 
 struct ExitCodeDoc {
@@ -30,7 +34,7 @@ struct ExitCodeDoc {
   std::string_view meaning;
 };
 
-inline constexpr std::array<ExitCodeDoc, 12> kExitCodeDocs{{
+inline constexpr std::array<ExitCodeDoc, 15> kExitCodeDocs{{
     {ExitCode::ok, "success; for status: a patch is enabled and no transition is running"},
     {ExitCode::runtime_error, "a kernel operation or build step failed (the message says why)"},
     {ExitCode::usage_error, "invalid command line (lpmon gate has its own codes: see its --help)"},
@@ -43,6 +47,13 @@ inline constexpr std::array<ExitCodeDoc, 12> kExitCodeDocs{{
     {ExitCode::corrupt_module, "the module file is a truncated or malformed ELF"},
     {ExitCode::not_livepatch, "a kernel module, but not a livepatch (no livepatch=Y)"},
     {ExitCode::kernel_mismatch, "the module was built for another kernel release (vermagic)"},
+    {ExitCode::gate_failed,
+     "apply: the transition outran --timeout or the gate did not pass; the patch was reversed "
+     "and unloaded"},
+    {ExitCode::rollback_incomplete,
+     "apply, revert: the patch could not be fully reversed or unloaded (the message says what "
+     "is left)"},
+    {ExitCode::busy, "another livepatch transition is in progress; nothing was changed"},
 }};
 
 constexpr int to_int(ExitCode code) {
