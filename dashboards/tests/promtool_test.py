@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """promtool test rules, with each alert's runbook annotation filled in from the rules.
 
 promtool compares annotations exactly. The runbook is static text (this script refuses a

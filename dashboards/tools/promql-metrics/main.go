@@ -25,17 +25,27 @@ func names(expr string) result {
 		return result{Error: err.Error()}
 	}
 	seen := map[string]bool{}
+	bad := ""
 	metricsql.VisitAll(parsed, func(e metricsql.Expr) {
 		me, ok := e.(*metricsql.MetricExpr)
 		if !ok {
 			return
 		}
 		for _, f := range me.LabelFilters {
-			if f.Label == "__name__" {
-				seen[f.Value] = true
+			if f.Label != "__name__" {
+				continue
 			}
+			if f.IsRegexp || f.IsNegative {
+				// A name by regex cannot be checked against an exposition.
+				bad = fmt.Sprintf("metric name by regex or negation: %s", me.AppendString(nil))
+				return
+			}
+			seen[f.Value] = true
 		}
 	})
+	if bad != "" {
+		return result{Error: bad}
+	}
 	r := result{Names: []string{}}
 	for n := range seen {
 		r.Names = append(r.Names, n)
