@@ -89,7 +89,7 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
                               "Tasks by livepatch state during a transition (idle, unpatched, "
                               "patched); absent when no transition runs and every task is idle.");
     try {
-      const std::vector<LivepatchPatch> patches = read_patches(paths_);
+      const std::vector<LivepatchPatch> patches = read_patches(paths_, &patch_cache_);
       if (const auto progress = transition_progress(paths_, patches)) {
         add_gauge(pending, static_cast<double>(progress->tasks.not_at_target.size()),
                   {{"patch", progress->patch}});

@@ -1,7 +1,11 @@
 #include "lpmon/livepatch_state.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <mutex>
 #include <system_error>
 
 #include "kernel_file.hpp"
@@ -73,27 +77,24 @@ std::optional<LivepatchFunc> parse_func_dir_name(std::string_view name) {
   return LivepatchFunc{.name = std::string(name.substr(0, comma)), .sympos = *sympos};
 }
 
-LivepatchObject read_object(const fs::path& dir, std::vector<std::string>& errors) {
-  LivepatchObject object{.name = dir.filename().string()};
-  object.patched = read_flag(dir / "patched", Attribute::optional, errors);
-
+std::vector<LivepatchFunc> read_funcs(const fs::path& object_dir,
+                                      std::vector<std::string>& errors) {
+  std::vector<LivepatchFunc> funcs;
   std::error_code list_error;
-  for (const fs::path& func_dir : subdirectories(dir, list_error)) {
+  for (const fs::path& func_dir : subdirectories(object_dir, list_error)) {
     const auto func = parse_func_dir_name(func_dir.filename().string());
     if (func) {
-      object.funcs.push_back(*func);
+      funcs.push_back(*func);
     } else {
       errors.push_back(
           problem(func_dir, "not a function directory (expected <function>,<sympos>)"));
     }
   }
-  if (list_error) errors.push_back(problem(dir, list_error.message()));
-  std::sort(object.funcs.begin(), object.funcs.end());
-  return object;
+  if (list_error) errors.push_back(problem(object_dir, list_error.message()));
+  std::sort(funcs.begin(), funcs.end());
+  return funcs;
 }
 
-// nullopt when the patch disappeared while being read: its module was disabled and removed,
-// which is normal, and whatever was read from it is meaningless.
 std::vector<std::string> split_list(const std::optional<std::string>& text) {
   std::vector<std::string> items;
   if (!text) return items;
@@ -106,28 +107,124 @@ std::vector<std::string> split_list(const std::optional<std::string>& text) {
   return items;
 }
 
-std::optional<LivepatchPatch> read_patch(const fs::path& dir, const fs::path& module_dir) {
-  LivepatchPatch patch{.name = dir.filename().string()};
+// What does not change while the patch's module stays loaded: klp builds the whole sysfs tree
+// in klp_init_patch(), 'replace' and the module's parameters are read-only.
+void read_structure(const fs::path& dir, const fs::path& module_dir, LivepatchPatch& patch) {
   // A patch is named after its module; lpmon build's metadata is there.
   patch.version = read_attribute(module_dir / "version", Attribute::optional, patch.errors);
   patch.cves =
       split_list(read_attribute(module_dir / "parameters/cves", Attribute::optional, patch.errors));
   patch.excluded_cves = split_list(
       read_attribute(module_dir / "parameters/excluded_cves", Attribute::optional, patch.errors));
-  patch.enabled = read_flag(dir / "enabled", Attribute::required, patch.errors).value_or(false);
-  patch.transition =
-      read_flag(dir / "transition", Attribute::required, patch.errors).value_or(false);
   patch.replace = read_flag(dir / "replace", Attribute::optional, patch.errors);
-  patch.stack_order = read_int(dir / "stack_order", Attribute::optional, patch.errors);
 
   std::error_code list_error;
   for (const fs::path& object_dir : subdirectories(dir, list_error)) {
-    patch.objects.push_back(read_object(object_dir, patch.errors));
+    patch.objects.push_back(LivepatchObject{.name = object_dir.filename().string(),
+                                            .funcs = read_funcs(object_dir, patch.errors)});
   }
   if (list_error) patch.errors.push_back(problem(dir, list_error.message()));
+}
 
-  std::error_code exists_error;
-  if (!fs::exists(dir, exists_error) && !exists_error) return std::nullopt;
+// Which optional attributes the kernel shows, learnt from the first read of a patch.
+struct Shown {
+  bool stack_order = true;
+  bool patched = true;
+};
+
+// What changes while the patch is loaded: enabled and transition, stack_order (when a patch
+// below is removed) and 'patched' (when a target module comes or goes).
+void read_state(const fs::path& dir, const Shown& shown, LivepatchPatch& patch) {
+  patch.enabled = read_flag(dir / "enabled", Attribute::required, patch.errors).value_or(false);
+  patch.transition =
+      read_flag(dir / "transition", Attribute::required, patch.errors).value_or(false);
+  if (shown.stack_order) {
+    patch.stack_order = read_int(dir / "stack_order", Attribute::optional, patch.errors);
+  }
+  if (!shown.patched) return;
+  for (LivepatchObject& object : patch.objects) {
+    object.patched = read_flag(dir / object.name / "patched", Attribute::optional, patch.errors);
+  }
+}
+
+// A directory for as long as it exists: kernfs numbers inodes from a 32-bit cyclic id plus a
+// generation, never reused within a boot on 64-bit kernels (6.1 fs/kernfs/dir.c).
+struct DirIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const DirIdentity&) const = default;
+};
+
+// nullopt when dir is gone.
+std::optional<DirIdentity> dir_identity(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  return DirIdentity{st.st_dev, st.st_ino};
+}
+
+// The module's init, which builds the patch's sysfs tree, has returned; before that the tree
+// may still be growing.
+bool module_live(const fs::path& module_dir) {
+  return detail::read_kernel_file(module_dir / "initstate").text == "live";
+}
+
+}  // namespace
+
+struct PatchStructureCache::Entries {
+  struct Entry {
+    DirIdentity identity;
+    LivepatchPatch structure;  // its state fields are read afresh each time
+    Shown shown;
+  };
+  std::mutex mutex;
+  std::map<std::string, Entry, std::less<>> by_patch;
+};
+
+PatchStructureCache::PatchStructureCache() : entries_(std::make_unique<Entries>()) {}
+PatchStructureCache::~PatchStructureCache() = default;
+
+namespace {
+
+// nullopt when the patch disappeared while being read: its module was disabled and removed,
+// which is normal, and whatever was read from it is meaningless.
+std::optional<LivepatchPatch> read_patch(const fs::path& dir, const fs::path& module_dir,
+                                         PatchStructureCache::Entries* cache) {
+  const std::string name = dir.filename().string();
+  const auto identity = dir_identity(dir);
+  if (!identity) return std::nullopt;
+
+  std::optional<PatchStructureCache::Entries::Entry> known;
+  if (cache != nullptr) {
+    std::lock_guard lock(cache->mutex);
+    const auto it = cache->by_patch.find(name);
+    if (it != cache->by_patch.end() && it->second.identity == *identity) known = it->second;
+  }
+
+  LivepatchPatch patch;
+  Shown shown;
+  // Checked before the tree is listed, so that a live module means a complete listing.
+  const bool cacheable = !known && cache != nullptr && module_live(module_dir);
+  if (known) {
+    patch = std::move(known->structure);
+    shown = known->shown;
+  } else {
+    patch.name = name;
+    read_structure(dir, module_dir, patch);
+  }
+  read_state(dir, shown, patch);
+
+  // Gone, or replaced by another patch of the same name, while being read.
+  if (dir_identity(dir) != identity) return std::nullopt;
+  if (cacheable && patch.errors.empty()) {
+    // Without errors, an optional attribute that was not read is one the kernel lacks.
+    shown.stack_order = patch.stack_order.has_value();
+    shown.patched =
+        std::any_of(patch.objects.begin(), patch.objects.end(),
+                    [](const LivepatchObject& object) { return object.patched.has_value(); });
+    PatchStructureCache::Entries::Entry entry{*identity, patch, shown};
+    std::lock_guard lock(cache->mutex);
+    cache->by_patch.insert_or_assign(name, std::move(entry));
+  }
   return patch;
 }
 
@@ -163,7 +260,7 @@ void require_livepatch(const KernelPaths& paths) {
                                   livepatch_dir(paths).string() + ")");
 }
 
-std::vector<LivepatchPatch> read_patches(const KernelPaths& paths) {
+std::vector<LivepatchPatch> read_patches(const KernelPaths& paths, PatchStructureCache* cache) {
   require_livepatch(paths);
   const fs::path dir = livepatch_dir(paths);
   std::error_code list_error;
@@ -173,10 +270,21 @@ std::vector<LivepatchPatch> read_patches(const KernelPaths& paths) {
                       "; check that sysfs is mounted at " + paths.sysfs.string() + " and readable");
   }
 
+  PatchStructureCache::Entries* entries = cache != nullptr ? cache->entries_.get() : nullptr;
+  if (entries != nullptr) {
+    // Patches no longer listed are forgotten.
+    std::lock_guard lock(entries->mutex);
+    std::erase_if(entries->by_patch, [&](const auto& entry) {
+      return !std::binary_search(patch_dirs.begin(), patch_dirs.end(), dir / entry.first);
+    });
+  }
+
   std::vector<LivepatchPatch> patches;
   for (const fs::path& patch_dir : patch_dirs) {
     const fs::path patch_module = module_dir(paths, patch_dir.filename().string());
-    if (auto patch = read_patch(patch_dir, patch_module)) patches.push_back(std::move(*patch));
+    if (auto patch = read_patch(patch_dir, patch_module, entries)) {
+      patches.push_back(std::move(*patch));
+    }
   }
   return patches;
 }

@@ -20,7 +20,8 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# fake_tree DIR PATCHES: the 6.1 sysfs layout with PATCHES patches of 10 functions each.
+# fake_tree DIR PATCHES: the 6.1 sysfs layout with PATCHES patches of 10 functions each,
+# built by lpmon build (a version and a CVE each).
 fake_tree() {
   local dir=$1 n=$2 p f
   mkdir -p "$dir/sys/kernel/livepatch" "$dir/proc/sys/kernel"
@@ -33,6 +34,12 @@ fake_tree() {
     echo 0 >"$patch/transition"
     echo 1 >"$patch/vmlinux/patched"
     echo 1 >"$patch/lpmon_target/patched"
+    # The patch's module, as the kernel shows it once loaded: lpmon-exporter reads a live
+    # patch's structure once.
+    mkdir -p "$dir/sys/module/bench_patch_$p/parameters"
+    echo live >"$dir/sys/module/bench_patch_$p/initstate"
+    echo 1 >"$dir/sys/module/bench_patch_$p/version"
+    echo "CVE-2099-$p" >"$dir/sys/module/bench_patch_$p/parameters/cves"
     for f in $(seq 10); do
       mkdir -p "$patch/$([ "$f" -le 5 ] && echo vmlinux || echo lpmon_target)/function_$f,1"
     done

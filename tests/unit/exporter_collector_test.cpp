@@ -358,6 +358,56 @@ TEST(LivepatchCollector, EachScrapeReadsTheKernelAgain) {
   EXPECT_EQ(patch_gauge(collector.Collect(), "lpmon_patch_in_transition", "lp"), 0.0);
 }
 
+// The collector remembers a live patch's structure between scrapes; a patch of the same
+// name loaded after it (another sysfs directory) must show its own functions and version,
+// and a target module loading under a remembered patch must show as patched.
+TEST(LivepatchCollector, RememberedPatchIsReplacedByAnotherOfTheSameName) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.1.0", 0);
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "alpha", 1);
+  const auto module = tree.paths().sysfs / "module" / "lp";
+  FakeKernelTree::write(module / "version", "1");
+  tree.set_module_state("lp", "live");
+  const LivepatchCollector collector(tree.paths(), std::string(kVersion));
+  ASSERT_EQ(patch_gauge(collector.Collect(), "lpmon_patch_functions", "lp"), 1.0);
+
+  // Built aside, so that it gets its own inode as on sysfs, then moved into place.
+  const auto staging = tree.paths().sysfs / "staging";
+  FakeKernelTree::write(staging / "enabled", "1");
+  FakeKernelTree::write(staging / "transition", "1");
+  for (const char* func : {"beta", "gamma", "delta"}) {
+    FakeKernelTree::add_func(staging, "vmlinux", func, 1);
+  }
+  std::filesystem::remove_all(patch_dir);
+  std::filesystem::rename(staging, patch_dir);
+  FakeKernelTree::write(module / "version", "2");
+  const auto families = collector.Collect();
+
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_functions", "lp"), 3.0);
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_in_transition", "lp"), 1.0);
+  EXPECT_EQ(gauge(families, "lpmon_patch_info", {{"patch", "lp"}, {"version", "2"}, {"cves", ""}}),
+            1.0);
+  EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
+}
+
+TEST(LivepatchCollector, RemovedPatchDisappearsFromTheNextScrape) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.1.0", 0);
+  const auto patch_dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::add_func(patch_dir, "vmlinux", "alpha", 1);
+  tree.set_module_state("lp", "live");
+  const LivepatchCollector collector(tree.paths(), std::string(kVersion));
+  ASSERT_EQ(patch_gauge(collector.Collect(), "lpmon_patch_enabled", "lp"), 1.0);
+
+  std::filesystem::remove_all(patch_dir);
+  const auto families = collector.Collect();
+
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_enabled", "lp"), std::nullopt);
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_functions", "lp"), std::nullopt);
+  EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
+}
+
 TEST(LivepatchCollector, FamilyNamesAreUniqueAndSamplesDistinct) {
   for (const char* name : {"linux-6.1-patched", "linux-6.14-transition"}) {
     const auto families = scrape(fixture(name));

@@ -51,6 +51,11 @@ class FakeKernelTree {
     return dir;
   }
 
+  // /sys/module/<name>/initstate: "coming" while the module's init runs, then "live".
+  void set_module_state(std::string_view name, std::string_view initstate) const {
+    write(paths_.sysfs / "module" / name / "initstate", initstate);
+  }
+
   static void add_func(const std::filesystem::path& patch_dir, std::string_view object,
                        std::string_view func, unsigned long sympos) {
     std::filesystem::create_directories(patch_dir / object /

@@ -18,6 +18,7 @@ using testing::fixture;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
 
 std::vector<std::string> names(const std::vector<LivepatchPatch>& patches) {
   std::vector<std::string> result;
@@ -177,8 +178,9 @@ TEST(ReadPatches, MalformedStackOrderAndFunctionDirectoryAreErrors) {
   const auto patches = read_patches(tree.paths());
 
   ASSERT_THAT(patches, SizeIs(1));
-  EXPECT_THAT(patches[0].errors, ElementsAre(HasSubstr("stack_order: invalid value \"first\""),
-                                             HasSubstr("no_sympos: not a function directory")));
+  EXPECT_THAT(patches[0].errors,
+              UnorderedElementsAre(HasSubstr("stack_order: invalid value \"first\""),
+                                   HasSubstr("no_sympos: not a function directory")));
 }
 
 TEST(ReadPatches, MultiplePatchesSortedByName) {
@@ -291,6 +293,179 @@ TEST(ReadPatches, LpmonBuildMetadataComesFromTheModule) {
   EXPECT_EQ(patches[1].version, std::nullopt);
   EXPECT_TRUE(patches[1].cves.empty());
   EXPECT_TRUE(patches[1].errors.empty());
+}
+
+}  // namespace
+}  // namespace lpmon
+
+namespace lpmon {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A loaded patch as the kernel shows it once its module's init has returned: functions
+// under vmlinux and lpmon_target, each object with its 'patched' flag.
+fs::path add_live_patch(const FakeKernelTree& tree, const std::string& name,
+                        const std::vector<std::string>& funcs, const std::string& version) {
+  const auto dir = tree.add_patch(name, true, false);
+  for (const auto& func : funcs) FakeKernelTree::add_func(dir, "vmlinux", func, 1);
+  FakeKernelTree::add_func(dir, "lpmon_target", "lpmon_target_work", 1);
+  FakeKernelTree::write(dir / "vmlinux" / "patched", "1");
+  FakeKernelTree::write(dir / "lpmon_target" / "patched", "0");
+  FakeKernelTree::write(tree.paths().sysfs / "module" / name / "version", version);
+  tree.set_module_state(name, "live");
+  return dir;
+}
+
+std::vector<std::string> func_names(const LivepatchPatch& patch) {
+  std::vector<std::string> result;
+  for (const auto& object : patch.objects) {
+    for (const auto& func : object.funcs) result.push_back(object.name + ":" + func.name);
+  }
+  return result;
+}
+
+// The kernel never adds a function to a loaded patch; the fake tree does, to show whether a
+// read listed the functions again or took them from the cache.
+TEST(CachedReadPatches, StructureOfALivePatchIsReadOnce) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  PatchStructureCache cache;
+  ASSERT_THAT(func_names(read_patches(tree.paths(), &cache).at(0)),
+              ElementsAre("lpmon_target:lpmon_target_work", "vmlinux:alpha"));
+
+  FakeKernelTree::add_func(dir, "vmlinux", "beta", 1);
+  FakeKernelTree::write(dir / "enabled", "0");
+  FakeKernelTree::write(dir / "transition", "1");
+  const auto patches = read_patches(tree.paths(), &cache);
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(func_names(patches[0]),
+              ElementsAre("lpmon_target:lpmon_target_work", "vmlinux:alpha"));
+  EXPECT_FALSE(patches[0].enabled);
+  EXPECT_TRUE(patches[0].transition);
+  EXPECT_EQ(patches[0].version, "1");
+  EXPECT_THAT(patches[0].errors, IsEmpty());
+  // Without a cache, the same tree reads differently: the cache was used.
+  EXPECT_THAT(func_names(read_patches(tree.paths()).at(0)), SizeIs(3));
+}
+
+TEST(CachedReadPatches, ObjectPatchedFlagIsReadEachTime) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  PatchStructureCache cache;
+  ASSERT_EQ(read_patches(tree.paths(), &cache).at(0).objects.at(0).patched, false);
+
+  // lpmon_target (the first object) is loaded: klp patches it and flips the flag.
+  FakeKernelTree::write(dir / "lpmon_target" / "patched", "1");
+  EXPECT_EQ(read_patches(tree.paths(), &cache).at(0).objects.at(0).patched, true);
+  FakeKernelTree::write(dir / "lpmon_target" / "patched", "0");
+  EXPECT_EQ(read_patches(tree.paths(), &cache).at(0).objects.at(0).patched, false);
+}
+
+TEST(CachedReadPatches, NewerKernelsAttributesStayRead) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  FakeKernelTree::write(dir / "replace", "1");
+  FakeKernelTree::write(dir / "stack_order", "2");
+  PatchStructureCache cache;
+  ASSERT_EQ(read_patches(tree.paths(), &cache).at(0).stack_order, 2);
+
+  // A patch below this one was removed.
+  FakeKernelTree::write(dir / "stack_order", "1");
+  const auto patch = read_patches(tree.paths(), &cache).at(0);
+  EXPECT_EQ(patch.stack_order, 1);
+  EXPECT_EQ(patch.replace, true);
+}
+
+TEST(CachedReadPatches, PatchReplacedByAnotherOfTheSameNameIsReadAfresh) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  PatchStructureCache cache;
+  ASSERT_EQ(read_patches(tree.paths(), &cache).at(0).version, "1");
+
+  // Built aside and moved in, so that, as on sysfs, the new directory has another inode
+  // than the old one (a real filesystem could hand the freed inode out again at once).
+  const auto staging = tree.livepatch_dir().parent_path() / "staging";
+  fs::create_directories(staging);
+  FakeKernelTree::write(staging / "enabled", "1");
+  FakeKernelTree::write(staging / "transition", "0");
+  FakeKernelTree::add_func(staging, "vmlinux", "gamma", 1);
+  FakeKernelTree::add_func(staging, "vmlinux", "delta", 1);
+  fs::remove_all(dir);
+  fs::rename(staging, dir);
+  FakeKernelTree::write(tree.paths().sysfs / "module" / "lp" / "version", "2");
+  const auto patches = read_patches(tree.paths(), &cache);
+
+  ASSERT_THAT(patches, SizeIs(1));
+  EXPECT_THAT(func_names(patches[0]), ElementsAre("vmlinux:delta", "vmlinux:gamma"));
+  EXPECT_EQ(patches[0].version, "2");
+  EXPECT_EQ(patches[0].objects.at(0).patched, std::nullopt);
+  EXPECT_THAT(patches[0].errors, IsEmpty());
+}
+
+TEST(CachedReadPatches, PatchWhoseModuleIsStillComingIsNotRemembered) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  tree.set_module_state("lp", "coming");
+  PatchStructureCache cache;
+  ASSERT_THAT(func_names(read_patches(tree.paths(), &cache).at(0)), SizeIs(2));
+
+  // klp_init_patch() goes on adding objects and functions until the module's init returns.
+  FakeKernelTree::add_func(dir, "vmlinux", "beta", 1);
+  EXPECT_THAT(func_names(read_patches(tree.paths(), &cache).at(0)), SizeIs(3));
+  tree.set_module_state("lp", "live");
+  EXPECT_THAT(func_names(read_patches(tree.paths(), &cache).at(0)), SizeIs(3));
+}
+
+TEST(CachedReadPatches, RemovedPatchIsForgotten) {
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  const auto dir = add_live_patch(tree, "lp", {"alpha"}, "1");
+  add_live_patch(tree, "stays", {"beta"}, "1");
+  PatchStructureCache cache;
+  ASSERT_THAT(names(read_patches(tree.paths(), &cache)), ElementsAre("lp", "stays"));
+
+  fs::rename(dir, tree.livepatch_dir().parent_path() / "graveyard");
+  EXPECT_THAT(names(read_patches(tree.paths(), &cache)), ElementsAre("stays"));
+  // Back under the same name (the same directory, hence the same inode: only a fake tree
+  // can do this): forgotten means read afresh, so the added function shows.
+  FakeKernelTree::add_func(tree.livepatch_dir().parent_path() / "graveyard", "vmlinux", "beta", 1);
+  fs::rename(tree.livepatch_dir().parent_path() / "graveyard", dir);
+  EXPECT_THAT(func_names(read_patches(tree.paths(), &cache).at(0)), SizeIs(3));
+}
+
+// As ReadPatches.PatchRemovedWhileReadingIsCompleteOrAbsent, with the patch already
+// remembered, so that the removal lands in the reads of its changing state.
+TEST(CachedReadPatches, PatchRemovedWhileReadingIsCompleteOrAbsent) {
+  constexpr int kRounds = 200;
+  FakeKernelTree tree;
+  tree.enable_livepatch();
+  add_live_patch(tree, "stable", {"alpha"}, "1");
+  PatchStructureCache cache;
+  for (int round = 0; round < kRounds; ++round) {
+    const auto going = add_live_patch(tree, "going", {"beta", "gamma"}, "1");
+    ASSERT_THAT(names(read_patches(tree.paths(), &cache)), ElementsAre("going", "stable"));
+    const auto graveyard = tree.livepatch_dir().parent_path() / ("removed" + std::to_string(round));
+    std::thread remover([&] { fs::rename(going, graveyard); });
+    const auto patches = read_patches(tree.paths(), &cache);
+    remover.join();
+
+    ASSERT_GE(patches.size(), 1u);
+    EXPECT_EQ(patches.back().name, "stable");
+    for (const LivepatchPatch& patch : patches) {
+      ASSERT_THAT(patch.errors, IsEmpty()) << "round " << round;
+      EXPECT_THAT(func_names(patch), SizeIs(patch.name == "going" ? 3 : 2)) << "round " << round;
+      ASSERT_THAT(patch.objects, SizeIs(2)) << "round " << round;
+      EXPECT_TRUE(patch.objects[1].patched.has_value()) << "round " << round;
+    }
+    EXPECT_THAT(names(read_patches(tree.paths(), &cache)), ElementsAre("stable"));
+  }
 }
 
 }  // namespace

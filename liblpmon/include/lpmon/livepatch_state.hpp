@@ -5,6 +5,7 @@
 #include <compare>
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,11 +65,37 @@ bool livepatch_supported(const KernelPaths& paths);
 // false.
 void require_livepatch(const KernelPaths& paths);
 
+class PatchStructureCache;
+
 // All patches under /sys/kernel/livepatch, sorted by name. A patch removed while it is being
 // read is left out. Per-patch read problems go to LivepatchPatch::errors. Throws
 // LivepatchUnsupportedError without livepatch support and KernelError when the livepatch
-// directory itself cannot be listed.
-std::vector<LivepatchPatch> read_patches(const KernelPaths& paths);
+// directory itself cannot be listed. With a cache, what cannot change while a patch stays
+// loaded is read once per loaded patch (see PatchStructureCache).
+std::vector<LivepatchPatch> read_patches(const KernelPaths& paths,
+                                         PatchStructureCache* cache = nullptr);
+
+// For callers that read the patches over and over (the exporter, on every scrape): remembers
+// what cannot change while a patch module stays loaded (its objects and functions, 'replace',
+// its module's version and CVEs, which optional attributes the kernel shows), so a read
+// re-reads only enabled, transition, stack_order and the objects' 'patched' flags.
+// An entry is keyed by the patch directory's inode: sysfs never reuses one within a boot, so
+// a patch removed and another loaded under the same name is read afresh. A patch is only
+// remembered once its module is live (its init, which creates the sysfs tree, has returned)
+// and read without error. Safe to share between threads.
+class PatchStructureCache {
+ public:
+  PatchStructureCache();
+  ~PatchStructureCache();
+  PatchStructureCache(const PatchStructureCache&) = delete;
+  PatchStructureCache& operator=(const PatchStructureCache&) = delete;
+
+  struct Entries;
+
+ private:
+  friend std::vector<LivepatchPatch> read_patches(const KernelPaths&, PatchStructureCache*);
+  std::unique_ptr<Entries> entries_;
+};
 
 // The kernel's livepatch state as a whole, for gating decisions.
 enum class LivepatchState {
