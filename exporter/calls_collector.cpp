@@ -1,10 +1,9 @@
 #include "calls_collector.hpp"
 
 #include <exception>
-#include <limits>
 
+#include "bpf_families.hpp"
 #include "log.hpp"
-#include "merged_collector.hpp"
 
 namespace lpmon::exporter {
 namespace {
@@ -13,21 +12,32 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-std::vector<ClientMetric::Label> function_labels(const bpf::FunctionId& f) {
+Labels function_labels(const bpf::FunctionId& f) {
   return {{"object", f.object}, {"function", f.name}};
+}
+
+// Upper bounds of the log2 latency slots, in seconds.
+const std::vector<double>& latency_bounds() {
+  static const std::vector<double> bounds = [] {
+    std::vector<double> seconds;
+    for (std::size_t i = 0; i < bpf::Log2Histogram::kSlots; ++i) {
+      seconds.push_back(static_cast<double>(bpf::Log2Histogram::slot_high(i)) / 1e9);
+    }
+    return seconds;
+  }();
+  return bounds;
 }
 
 }  // namespace
 
-CallsCollector::CallsCollector(const KernelPaths& paths, bool bpf_stats,
-                               std::chrono::milliseconds refresh_interval) {
+CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
+                               std::chrono::milliseconds refresh_interval)
+    : publish_costs_(publish_costs) {
   try {
     bpf::PatchedCallsOptions options;
     options.paths = paths;
     calls_ = std::make_unique<bpf::PatchedCalls>(options);
-    if (bpf_stats) stats_ = std::make_unique<bpf::RunTimeStats>();
   } catch (const std::exception& e) {
-    calls_.reset();
     log(LogLevel::warn, std::string("patched-call counting is off: ") + e.what());
     return;
   }
@@ -73,16 +83,19 @@ std::vector<MetricFamily> CallsCollector::Collect() const {
   if (!calls_) return families;
 
   std::vector<bpf::ObservedFunction> observed;
-  std::vector<std::pair<bpf::FunctionId, bpf::ProgramCost>> costs;
+  std::vector<LabelledCost> costs;
   {
     std::lock_guard lock(mutex_);
     observed = calls_->read();
     // Program fds stay valid until the next refresh(), which this lock keeps out.
-    if (stats_) {
+    if (publish_costs_) {
       for (const auto& f : observed) {
         for (int fd : f.program_fds) {
           try {
-            costs.emplace_back(f.function, bpf::program_cost(fd));
+            bpf::ProgramCost cost = bpf::program_cost(fd);
+            auto labels = function_labels(f.function);
+            labels.push_back({"program", cost.name});
+            costs.push_back({std::move(labels), std::move(cost)});
           } catch (const std::exception&) {
             // A program that went away between read() and here has no cost to report.
           }
@@ -105,46 +118,15 @@ std::vector<MetricFamily> CallsCollector::Collect() const {
     c.label = function_labels(f.function);
     c.counter.value = static_cast<double>(f.counters.calls);
     calls.metric.push_back(std::move(c));
-
-    ClientMetric h;
-    h.label = function_labels(f.function);
-    h.histogram.sample_count = f.counters.timed;
-    h.histogram.sample_sum = static_cast<double>(f.counters.total_ns) / 1e9;
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < bpf::Log2Histogram::kSlots; ++i) {
-      cumulative += f.counters.latency.slots[i];
-      h.histogram.bucket.push_back(
-          {cumulative, static_cast<double>(bpf::Log2Histogram::slot_high(i)) / 1e9});
-    }
-    h.histogram.bucket.push_back({f.counters.timed, std::numeric_limits<double>::infinity()});
-    duration.metric.push_back(std::move(h));
+    duration.metric.push_back(
+        histogram_sample(function_labels(f.function), f.counters.latency.slots, latency_bounds(),
+                         f.counters.timed, static_cast<double>(f.counters.total_ns) / 1e9));
   }
   families.push_back(std::move(calls));
   families.push_back(std::move(duration));
 
-  if (stats_) {
-    MetricFamily runs{"lpmon_bpf_program_runs_total",
-                      "Runs of lpmon's BPF programs (kernel BPF statistics, --bpf.stats).",
-                      MetricType::Counter,
-                      {}};
-    MetricFamily run_time{"lpmon_bpf_program_run_seconds_total",
-                          "Time spent in lpmon's BPF programs (kernel BPF statistics).",
-                          MetricType::Counter,
-                          {}};
-    for (const auto& [function, cost] : costs) {
-      auto labels = function_labels(function);
-      labels.push_back({"program", cost.name});
-      ClientMetric r;
-      r.label = labels;
-      r.counter.value = static_cast<double>(cost.run_count);
-      runs.metric.push_back(std::move(r));
-      ClientMetric t;
-      t.label = labels;
-      t.counter.value = std::chrono::duration<double>(cost.run_time).count();
-      run_time.metric.push_back(std::move(t));
-    }
-    families.push_back(std::move(runs));
-    families.push_back(std::move(run_time));
+  if (publish_costs_) {
+    for (auto& family : bpf_program_cost_families(costs)) families.push_back(std::move(family));
   }
   return families;
 }

@@ -11,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "lpmon/bpf/bpf_stats.hpp"
 #include "lpmon/bpf/patched_calls.hpp"
 #include "lpmon/kernel_paths.hpp"
 
@@ -23,9 +22,9 @@ namespace lpmon::exporter {
 // Counters start at 0 when a function is (re)attached: Prometheus sees a counter reset.
 class CallsCollector : public prometheus::Collectable {
  public:
-  // bpf_stats: also turn on the kernel's BPF run-time statistics and publish what each of
-  // the probes costs (they slow every BPF program on the machine a little, so on request).
-  CallsCollector(const KernelPaths& paths, bool bpf_stats,
+  // publish_costs: publish what each probe costs, from the kernel's BPF run-time statistics
+  // (which the caller turns on: bpf::RunTimeStats).
+  CallsCollector(const KernelPaths& paths, bool publish_costs,
                  std::chrono::milliseconds refresh_interval = std::chrono::seconds(2));
   ~CallsCollector() override;
 
@@ -37,7 +36,7 @@ class CallsCollector : public prometheus::Collectable {
 
   mutable std::mutex mutex_;  // PatchedCalls is not thread-safe
   std::unique_ptr<bpf::PatchedCalls> calls_;
-  std::unique_ptr<bpf::RunTimeStats> stats_;
+  bool publish_costs_;
   std::atomic<bool> stop_{false};
   std::thread refresher_;
 };

@@ -13,6 +13,7 @@
 #include "calls_collector.hpp"
 #include "livepatch_collector.hpp"
 #include "log.hpp"
+#include "lpmon/bpf/bpf_stats.hpp"
 #include "lpmon/kernel_paths.hpp"
 #include "merged_collector.hpp"
 #include "privileges.hpp"
@@ -131,16 +132,27 @@ int main(int argc, char** argv) {
   }
   if (!pem.empty()) unlink(pem.c_str());
 
+  // On for as long as the exporter runs: every BPF collector then publishes its programs' cost.
+  std::unique_ptr<lpmon::bpf::RunTimeStats> run_time_stats;
+  if (bpf_stats && !no_bpf) {
+    try {
+      run_time_stats = std::make_unique<lpmon::bpf::RunTimeStats>();
+    } catch (const std::exception& e) {
+      log(LogLevel::warn, std::string("not publishing BPF program costs: ") + e.what());
+    }
+  }
+  const bool publish_costs = run_time_stats != nullptr;
+
   auto collectors = std::make_shared<lpmon::exporter::MergedCollector>();
   collectors->add(std::make_shared<lpmon::exporter::LivepatchCollector>(paths, LPMON_VERSION));
   std::shared_ptr<lpmon::exporter::TransitionCollector> transitions;
   if (!no_bpf) {
-    transitions = std::make_shared<lpmon::exporter::TransitionCollector>(paths);
+    transitions = std::make_shared<lpmon::exporter::TransitionCollector>(paths, publish_costs);
     collectors->add(transitions);
   }
   std::shared_ptr<lpmon::exporter::CallsCollector> calls;
   if (!no_bpf && !no_calls) {
-    calls = std::make_shared<lpmon::exporter::CallsCollector>(paths, bpf_stats);
+    calls = std::make_shared<lpmon::exporter::CallsCollector>(paths, publish_costs);
     collectors->add(calls);
   }
   exposer->RegisterCollectable(collectors, telemetry_path);

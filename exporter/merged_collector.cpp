@@ -22,14 +22,4 @@ std::vector<prometheus::MetricFamily> MergedCollector::Collect() const {
   return merged;
 }
 
-prometheus::MetricFamily bpf_program_up_family(const std::string& program, bool up) {
-  prometheus::ClientMetric metric;
-  metric.label = {{"program", program}};
-  metric.gauge.value = up ? 1 : 0;
-  return {"lpmon_bpf_program_up",
-          "Whether lpmon's BPF program is loaded and attached (0: see the log).",
-          prometheus::MetricType::Gauge,
-          {std::move(metric)}};
-}
-
 }  // namespace lpmon::exporter

@@ -22,8 +22,4 @@ class MergedCollector : public prometheus::Collectable {
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
 };
 
-// lpmon_bpf_program_up{program} for one of lpmon's BPF programs: 1 attached, 0 not (the
-// log says why). Every BPF collector reports itself this way; MergedCollector joins them.
-prometheus::MetricFamily bpf_program_up_family(const std::string& program, bool up);
-
 }  // namespace lpmon::exporter

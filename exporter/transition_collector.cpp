@@ -4,12 +4,11 @@
 
 #include <exception>
 #include <iterator>
-#include <limits>
 #include <utility>
 #include <variant>
 
+#include "bpf_families.hpp"
 #include "log.hpp"
-#include "merged_collector.hpp"
 
 namespace lpmon::exporter {
 namespace {
@@ -35,7 +34,8 @@ const std::vector<double>& TransitionMetrics::duration_buckets() {
   return buckets;
 }
 
-TransitionCollector::TransitionCollector(const KernelPaths& paths) {
+TransitionCollector::TransitionCollector(const KernelPaths& paths, bool publish_costs)
+    : publish_costs_(publish_costs) {
   try {
     // Per-round counts of blocked tasks feed a gauge; per-task events are for lpmon trace.
     tracer_ = std::make_unique<bpf::TransitionTracer>(
@@ -117,6 +117,21 @@ std::vector<MetricFamily> TransitionCollector::Collect() const {
   families.push_back(bpf_program_up_family("transition", tracer_ != nullptr));
   if (!tracer_) return families;
 
+  if (publish_costs_) {
+    std::vector<LabelledCost> costs;
+    for (const auto& program : tracer_->programs()) {
+      try {
+        costs.push_back(
+            {{{"object", "vmlinux"}, {"function", program.function}, {"program", program.name}},
+             bpf::program_cost(program.fd)});
+      } catch (const std::exception& e) {
+        log(LogLevel::debug, std::string("transition tracer: ") + e.what());
+      }
+    }
+    auto cost_families = bpf_program_cost_families(costs);
+    std::move(cost_families.begin(), cost_families.end(), std::back_inserter(families));
+  }
+
   std::lock_guard lock(mutex_);
   auto aggregated = metrics_.families(monotonic_now());
   std::move(aggregated.begin(), aggregated.end(), std::back_inserter(families));
@@ -143,17 +158,8 @@ std::vector<MetricFamily> TransitionMetrics::families(std::chrono::nanoseconds n
                         MetricType::Histogram,
                         {}};
   for (const auto& [direction, h] : durations_) {
-    ClientMetric m;
-    m.label = {{"direction", direction}};
-    m.histogram.sample_count = h.count;
-    m.histogram.sample_sum = h.sum;
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < h.bucket_counts.size(); ++i) {
-      cumulative += h.bucket_counts[i];
-      m.histogram.bucket.push_back({cumulative, duration_buckets()[i]});
-    }
-    m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
-    duration.metric.push_back(std::move(m));
+    duration.metric.push_back(histogram_sample({{"direction", direction}}, h.bucket_counts,
+                                               duration_buckets(), h.count, h.sum));
   }
   families.push_back(std::move(duration));
 

@@ -55,7 +55,9 @@ class TransitionMetrics {
 // lpmon_bpf_program_up{program="transition"} says 0 and the reason is logged.
 class TransitionCollector : public prometheus::Collectable {
  public:
-  explicit TransitionCollector(const KernelPaths& paths);
+  // publish_costs: publish what each of the tracer's programs costs, from the kernel's BPF
+  // run-time statistics (which the caller turns on: bpf::RunTimeStats).
+  explicit TransitionCollector(const KernelPaths& paths, bool publish_costs = false);
   ~TransitionCollector() override;
 
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -67,6 +69,7 @@ class TransitionCollector : public prometheus::Collectable {
   mutable std::mutex mutex_;
   TransitionMetrics metrics_;
   std::string load_error_;
+  bool publish_costs_;
   std::unique_ptr<bpf::TransitionTracer> tracer_;
   std::atomic<bool> stop_{false};
   std::thread poller_;

@@ -53,6 +53,14 @@ TEST(TransitionCollector, WithoutTracerReportsProgramDownAndNothingElse) {
   EXPECT_EQ(families[0].metric.at(0).gauge.value, 0);
 }
 
+TEST(TransitionCollector, WithoutTracerThereIsNoProgramCostToPublish) {
+  const TransitionCollector collector(no_livepatch(), /*publish_costs=*/true);
+
+  const auto families = collector.Collect();
+  ASSERT_EQ(families.size(), 1u);
+  EXPECT_EQ(families[0].name, "lpmon_bpf_program_up");
+}
+
 const ClientMetric* sample(const MetricFamily* f, const std::vector<ClientMetric::Label>& labels) {
   if (!f) return nullptr;
   for (const auto& m : f->metric) {

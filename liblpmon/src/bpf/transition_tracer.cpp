@@ -307,4 +307,19 @@ int TransitionTracer::poll(std::chrono::milliseconds timeout) {
   return n;
 }
 
+std::vector<TransitionTracer::Program> TransitionTracer::programs() const {
+  std::vector<Program> loaded;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, state_->skeleton->obj) {
+    const int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    // The section names the attach point: "fentry/klp_init_transition".
+    const std::string_view section = bpf_program__section_name(prog);
+    loaded.push_back({.name = bpf_program__name(prog),
+                      .function = std::string(section.substr(section.find('/') + 1)),
+                      .fd = fd});
+  }
+  return loaded;
+}
+
 }  // namespace lpmon::bpf

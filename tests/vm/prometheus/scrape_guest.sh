@@ -74,6 +74,10 @@ expect "max_over_time(lpmon_patched_function_calls_total{function=\"lpmon_target
 expect "min_over_time(lpmon_patched_function_calls_total{function=\"lpmon_target_check_len\"}[$window])" "v == 0" "the calls counter was 0 before the calls"
 expect "max_over_time(lpmon_patched_function_duration_seconds_count{function=\"lpmon_target_check_len\"}[$window])" "v >= 100000" "calls of check_len timed"
 expect "max_over_time(lpmon_bpf_program_runs_total{function=\"lpmon_target_check_len\"}[$window])" "v >= 100000" "--bpf.stats: probe runs counted"
+# The transition tracer's own programs: klp_init_transition runs once per transition.
+expect "min_over_time(lpmon_bpf_program_runs_total{object=\"vmlinux\",function=\"klp_init_transition\"}[$window])" "v == 0" "--bpf.stats: tracer program seen before any transition"
+expect "max_over_time(lpmon_bpf_program_runs_total{object=\"vmlinux\",function=\"klp_init_transition\"}[$window])" "v >= 2" "--bpf.stats: tracer runs counted for both transitions"
+expect "max_over_time(lpmon_bpf_program_run_seconds_total{function=\"klp_init_transition\"}[$window])" "v > 0" "--bpf.stats: tracer run time counted"
 if [ -f "$work/with-patch.txt" ] && lint=$(promtool check metrics <"$work/with-patch.txt" 2>&1); then
   echo "ok: promtool check metrics passes on a scrape with the patch applied ($(grep -c '^lpmon_' "$work/with-patch.txt") lpmon samples)"
 else

@@ -109,6 +109,14 @@ class TransitionTracer {
  public:
   using Handler = std::function<void(const TraceEvent&)>;
 
+  // One of the tracer's loaded BPF programs: its name, the kernel function it is attached
+  // to, and its fd for program_cost() (lpmon/bpf/bpf_stats.hpp), valid while the tracer lives.
+  struct Program {
+    std::string name;
+    std::string function;
+    int fd = -1;
+  };
+
   // Throws BpfError or LivepatchUnsupportedError with a message meant for the user.
   explicit TransitionTracer(Handler handler, const KernelPaths& paths = {},
                             TracerOptions options = {});
@@ -119,6 +127,9 @@ class TransitionTracer {
   // Waits up to `timeout` for events and hands each to the handler. Returns how many were
   // handled; throws BpfError on a ring-buffer failure other than EINTR.
   int poll(std::chrono::milliseconds timeout);
+
+  // The loaded programs, in the BPF object's order (those options left out are not loaded).
+  std::vector<Program> programs() const;
 
  private:
   struct State;
