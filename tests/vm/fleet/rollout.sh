@@ -257,7 +257,7 @@ wait_for 30 "two tasks parked on fleet-1" parked_is fleet-1 2
 rollout b.log -e lpmon_patch="$LPMON_PATCH_V2"
 expect_eq "$rc" 2 "scenario B: the playbook's exit code (hosts failed)"
 reason=$(grep -o 'lpmon rollout of lpmon_fixes_v2.ko stopped at wave fleet-1: [^"]*' "$out/b.log" | head -n 1 || true)
-expect_match "$reason" 'lpmon apply exited 12: .*transition' "scenario B: the playbook gives the gate's reason"
+expect_match "$reason" 'lpmon apply exited 12: .*did not finish within 5s' "scenario B: the playbook gives the gate's reason"
 expect_match "$reason" 'fleet-1 reverted' "scenario B: the playbook says fleet-1 was reverted"
 expect_eq "$(waves b.log "Apply the patch" | paste -sd '/' -)" fleet-1 "scenario B: lpmon apply ran on"
 expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v2)" absent "fleet-1: lpmon_fixes_v2 reverted"
