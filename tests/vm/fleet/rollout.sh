@@ -7,9 +7,11 @@
 #   scenario B: lpmon_fixes_v2 with tasks parked on host 1 in a function v2 replaces: its
 #               transition stalls, lpmon apply's gate fails, the wave is reverted, hosts 2
 #               and 3 are never touched, and the playbook fails with the gate's reason.
-# One boot serves all three: B upgrades from A's v1, so it runs last.
+# One boot serves them all: B and C upgrade from A's v1, so they come after it.
 # usage: rollout.sh RUN_GUEST_ARGS... (as run-guest.sh; --out is the parent of each guest's)
-# Needs LPMON (the host's lpmon binary), LPMON_PATCH_V1 and LPMON_PATCH_V2 (the .ko files).
+#   scenario C: lpmon_fixes_v2_no0002 applies cleanly on host 1, but the wave's Prometheus gate
+#               wants CVE-2099-0002 fixed: the rescue's lpmon revert takes the patch off host 1.
+# Needs LPMON (the host's lpmon binary) and LPMON_PATCH_V1, _V2, _V2_NO0002 (the .ko files).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -20,7 +22,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   [ "${args[$i]}" = --out ] && out=${args[$((i + 1))]}
 done
 [ -n "$out" ] || { echo "rollout.sh: --out is required" >&2; exit 2; }
-for v in LPMON LPMON_PATCH_V1 LPMON_PATCH_V2; do
+for v in LPMON LPMON_PATCH_V1 LPMON_PATCH_V2 LPMON_PATCH_V2_NO0002; do
   [ -f "${!v:-}" ] || { echo "rollout.sh: $v (${!v:-unset}) is not a file" >&2; exit 1; }
 done
 for tool in ansible-playbook dropbear dropbearkey ssh-keygen prometheus curl python3; do
@@ -274,6 +276,26 @@ expect_eq "$(value "max_over_time(lpmon_patch_in_transition{patch=\"lpmon_fixes_
 expect_eq "$(value "count(max_over_time(lpmon_patch_enabled{patch=\"lpmon_fixes_v2\",$others}[10m])) or vector(0)")" 0 \
   "scenario B: lpmon_fixes_v2 series Prometheus ever saw on hosts 2 and 3"
 ssh_to fleet-1 'echo release >/sys/kernel/debug/lpmon_target/park'
+wait_for 30 "the parked tasks on fleet-1 released" parked_is fleet-1 0
+
+# --- scenario C: the wave's Prometheus gate fails, and the rescue reverts a patch that applied
+phase "scenario C: lpmon_fixes_v2_no0002 against a gate that wants CVE-2099-0002 fixed"
+rollout c.log -e lpmon_patch="$LPMON_PATCH_V2_NO0002" -e lpmon_wave_gate="$here/cve-gate.yaml"
+expect_eq "$rc" 2 "scenario C: the playbook's exit code (hosts failed)"
+reason=$(grep -o 'lpmon rollout of lpmon_fixes_v2_no0002.ko stopped at wave fleet-1: [^"]*' "$out/c.log" | head -n 1 || true)
+expect_match "$reason" 'wave gate cve-gate.yaml: Failed .*fixes-cve-2099-0002' "scenario C: the playbook gives the wave gate's reason"
+expect_match "$reason" 'fleet-1 reverted' "scenario C: the playbook says fleet-1 was reverted"
+expect_eq "$(waves c.log "Apply the patch" | paste -sd '/' -)" fleet-1 "scenario C: lpmon apply ran on"
+expect_eq "$(value "max_over_time(lpmon_patch_enabled{patch=\"lpmon_fixes_v2_no0002\",$host1}[10m])")" 1 \
+  "scenario C: Prometheus saw lpmon_fixes_v2_no0002 enabled on fleet-1 before the revert"
+expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v2_no0002)" absent "fleet-1: lpmon_fixes_v2_no0002 reverted by the rescue"
+expect_eq "$(module_loaded fleet-1 lpmon_fixes_v2_no0002)" unloaded "fleet-1: lpmon_fixes_v2_no0002 module"
+# Atomic replace: the patch that replaced v1 took it over; reverting it leaves fleet-1 unpatched.
+expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v1)" absent "fleet-1: lpmon_fixes_v1, replaced by the reverted patch"
+for h in fleet-2 fleet-3; do
+  expect_eq "$(patch_files "$h" lpmon_fixes_v2_no0002)" 0 "$h: never touched: lpmon_fixes_v2_no0002 files"
+  expect_eq "$(sysfs_patch "$h" lpmon_fixes_v1)" 1 "$h: lpmon_fixes_v1 still enabled"
+done
 
 # --- end: each guest checks its kernel log and passes or fails on its own
 phase "stopping the guests"
@@ -289,7 +311,7 @@ done
 guest_pids=()
 phase "done"
 if [ "$failed" -ne 0 ]; then
-  for log in check.log a.log b.log; do
+  for log in check.log a.log b.log c.log; do
     [ -f "$out/$log" ] && { echo "--- $log (tail)"; tail -n 40 "$out/$log"; }
   done
   diagnose
