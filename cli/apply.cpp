@@ -203,7 +203,8 @@ bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
     return false;
   }
   err << "Forcing marks every task of the transition of " << patch
-      << " as switched, whether or not it is safe; the module can then never be unloaded.\n"
+      << " as switched, whether or not it is safe; the modules of the patches it replaces can "
+         "then never be unloaded.\n"
       << "Type 'force' to force it: ";
   err.flush();
   std::string answer;
@@ -706,7 +707,8 @@ Command add_apply_command(CLI::App& lpmon) {
   CLI::Option* force = apply->add_flag(
       "--force", options->force,
       "When the transition outruns --timeout, force it (writes 1 to force) instead of reversing "
-      "it; asks for confirmation. A forced patch can never be unloaded");
+      "it; asks for confirmation. The modules of the patches it replaces can then never be "
+      "unloaded");
   apply->add_flag("--yes", options->yes, "Confirm --force without asking")->needs(force);
   add_kernel_root_options(*apply, options->paths);
   apply->footer(

@@ -5,15 +5,8 @@
 # usage: demo.sh RUN_GUEST_ARGS... (everything run-guest.sh needs but --forward/--file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-prom_pid=
-cleanup() {
-  set +e
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 . "$here/lib.sh"
+host_driver_start
 
 exporter_port=$(free_port)
 prom_port=9090

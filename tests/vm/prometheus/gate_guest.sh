@@ -8,23 +8,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 lpmon=${LPMON:?the lpmon binary to run the gate with}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-cleanup() {
-  set +e
-  [ -n "$guest_pid" ] && kill "$guest_pid" 2>/dev/null
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
-
-out=
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" = --out ] && out=${args[i + 1]}; done
-[ -n "$out" ] || { echo "gate_guest: no --out among the arguments" >&2; exit 2; }
-
 . "$here/lib.sh"
+host_driver_start
+out=$(guest_out_dir "$@")
+rm -rf "$out" # the last run's log would answer wait_guest before this guest has booted
 exporter_port=$(free_port)
 control_port=$(free_port)
 make_exporter_tls
@@ -35,6 +22,7 @@ prometheus_url=${api%/api/v1}
 "$here/../run-guest.sh" "$@" --forward "$exporter_port:9812" --forward "$control_port:7000" \
   $(guest_files_args) &
 guest_pid=$!
+host_pids+=("$guest_pid")
 
 # wait_guest TEXT: until the guest's output has TEXT (a fixed string), or it ended.
 wait_guest() {
@@ -102,5 +90,4 @@ tell_guest next
 
 guest_rc=0
 wait "$guest_pid" || guest_rc=$?
-guest_pid=
 [ "$guest_rc" -eq 0 ] && [ "$failed" -eq 0 ]
