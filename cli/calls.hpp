@@ -21,6 +21,8 @@ struct CallsOptions {
   std::chrono::milliseconds interval{1000};
   std::optional<std::uint64_t> count;  // stop after this many intervals
   std::vector<std::string> functions;  // only these; empty: every patched function
+  // --patch: also the functions these module files replace, patched yet or not
+  std::vector<std::string> patch_files;
   bpf::ProbeKind probe = bpf::ProbeKind::kprobe;
   std::size_t max_functions = 16;
   bool verbose = false;  // libbpf's own messages
