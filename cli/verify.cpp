@@ -289,8 +289,9 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   const auto unpatched = read_calls(dir / "calls-unpatched.jsonl");
   const auto patched = read_calls(dir / "calls-patched.jsonl");
   json calls = json::array();
-  double unpatched_ns = 0, patched_ns = 0;
-  std::uint64_t unpatched_timed = 0, patched_timed = 0;
+  // Each function's relative change in cost per call, weighted by its patched calls: a
+  // function that sleeps (wait_released) must not drown out those that run.
+  double weighted_overhead = 0, weights = 0;
   for (const std::string& key : functions) {
     const auto colon = key.find(':');
     const auto u = unpatched.find(key);
@@ -302,11 +303,10 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
            {"patched", p != patched.end() ? p->second.to_json() : json()},
            {"overhead", json()}};
     if (u != unpatched.end() && p != patched.end() && u->second.mean_ns() && p->second.mean_ns()) {
-      f["overhead"] = *p->second.mean_ns() / *u->second.mean_ns() - 1.0;
-      unpatched_ns += static_cast<double>(u->second.total_ns);
-      unpatched_timed += u->second.timed;
-      patched_ns += static_cast<double>(p->second.total_ns);
-      patched_timed += p->second.timed;
+      const double change = *p->second.mean_ns() / *u->second.mean_ns() - 1.0;
+      f["overhead"] = change;
+      weighted_overhead += change * static_cast<double>(p->second.timed);
+      weights += static_cast<double>(p->second.timed);
     }
     if (transitioned && run.guest_finished && (p == patched.end() || p->second.calls == 0)) {
       verdict.add(Phase::inconclusive, "the workload never called " + key +
@@ -315,9 +315,7 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
     calls.push_back(std::move(f));
   }
   std::optional<double> overhead;
-  if (unpatched_timed && patched_timed && unpatched_ns > 0) {
-    overhead = (patched_ns / patched_timed) / (unpatched_ns / unpatched_timed) - 1.0;
-  }
+  if (weights > 0) overhead = weighted_overhead / weights;
   report["calls"] = calls;
   report["call_overhead"] = overhead ? json(*overhead) : json();
   if (transitioned && run.guest_finished && functions.empty()) {
@@ -370,14 +368,15 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   const bool revert_clean = revert_rc == 0;
   const bool unload_clean = revert_clean && unload_problems.empty();
   report["revert"] = {
-      {"clean", revert_clean},
+      {"clean", loaded ? json(revert_clean) : json()},
       {"exit_code", revert_rc ? json(*revert_rc) : json()},
       {"result", revert ? revert->value("result", json()) : json()},
       {"transition", revert && revert->contains("transition") ? (*revert)["transition"] : json()},
       {"message", revert ? revert->value("message", std::string())
                          : trim(read_text(dir / "revert.err"))},
   };
-  report["unload"] = {{"clean", unload_clean}, {"problems", unload_problems}};
+  report["unload"] = {{"clean", loaded ? json(unload_clean) : json(unload_problems.empty())},
+                      {"problems", unload_problems}};
   if (run.guest_finished && loaded && !revert_clean) {
     verdict.add(Phase::failed, "lpmon revert exited " +
                                    (revert_rc ? std::to_string(*revert_rc) : std::string("?")) +
@@ -557,15 +556,21 @@ std::string format_verify_text(const json& r) {
   }
   out << "warnings:     " << r["kernel_warnings"].size() << "\n";
   for (const json& w : r["kernel_warnings"]) {
-    for (const std::string& line : lines_of(w.get<std::string>())) out << "  | " << line << "\n";
+    // The first lines say where; the whole report is in --json and --report.
+    const auto lines = lines_of(w.get<std::string>());
+    for (std::size_t i = 0; i < lines.size() && i < 12; ++i) out << "  | " << lines[i] << "\n";
+    if (lines.size() > 12) out << "  | ... (" << lines.size() - 12 << " more lines)\n";
   }
   const json& taint = r["taint"];
   if (taint.contains("end_letters")) {
     out << "taint:        '" << taint["before_letters"].get<std::string>() << "' before, '"
         << taint["end_letters"].get<std::string>() << "' after\n";
   }
-  out << "revert:       " << (r["revert"]["clean"].get<bool>() ? "clean" : "NOT clean")
-      << ", unload: " << (r["unload"]["clean"].get<bool>() ? "clean" : "NOT clean") << "\n";
+  auto clean = [](const json& j) {
+    return j.is_boolean() ? (j.get<bool>() ? "clean" : "NOT clean") : "not needed";
+  };
+  out << "revert:       " << clean(r["revert"]["clean"])
+      << ", unload: " << clean(r["unload"]["clean"]) << "\n";
   out << "guest:        " << r["guest"]["dir"].get<std::string>() << "\n";
   return out.str();
 }
@@ -865,20 +870,18 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     }
   }
 
-  const fs::path work = cache_dir() / "verify" / module.name;
-  std::error_code ec;
-  fs::remove_all(work, ec);
-  fs::create_directories(work / "files/modules", ec);
-  if (ec) {
-    err << "lpmon verify: cannot create " << work.string() << ": " << ec.message() << '\n';
-    return kError;
-  }
   if (vmlinuz.empty()) {
     err << "lpmon verify: kernel " << release << " (" << package << ")\n";
     const fs::path kernel_dir = cache_dir() / "kernels" / release;
     const int rc = run_process({(data / "fetch-kernel.sh").string(), "--release", release,
                                 "--package", package, "--dir", kernel_dir.string()},
                                "");
+    if (rc == 3) {
+      err << "lpmon verify: " << o.patch << " was built for " << release
+          << ", and the package registry has no " << package
+          << ": give that kernel with --kernel VMLINUZ (and --modules DIR); nothing was booted\n";
+      return to_int(ExitCode::kernel_mismatch);
+    }
     if (rc != 0) {
       err << "lpmon verify: could not fetch " << package << "; nothing was booted\n";
       return kError;
@@ -887,6 +890,14 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     modules_dir = kernel_dir / "root/lib/modules" / release;
   }
 
+  const fs::path work = cache_dir() / "verify" / module.name;
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  fs::create_directories(work / "files/modules", ec);
+  if (ec) {
+    err << "lpmon verify: cannot create " << work.string() << ": " << ec.message() << '\n';
+    return kError;
+  }
   const auto [accel, accel_reason] = choose_accel(o.accel);
   run.accel = accel;
   run.accel_reason = accel_reason;

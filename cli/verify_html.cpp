@@ -125,7 +125,12 @@ std::string timeline_svg(const json& timeline) {
                               num(number(t, "rounds"), 0) + " round(s)";
     svg += rect(a, 40 + row + 4, std::max(b - a, 6.0), row - 8,
                 patching ? kPatching : kUnpatching, label);
-    svg += text(std::max(b, a + 6) + 4, 40 + row + row / 2 + 2, label, "start", 11);
+    // Labels go right of the bar, or left of it near the end of the axis.
+    if (b < width - 320) {
+      svg += text(std::max(b, a + 6) + 4, 40 + row + row / 2 + 2, label, "start", 11);
+    } else {
+      svg += text(a - 4, 40 + row + row / 2 + 2, label, "end", 11);
+    }
   }
   for (const json& e : timeline.value("events", json::array())) {
     const double at = x(number(e, "time"));
@@ -306,9 +311,11 @@ std::string render_verify_html(const json& r) {
        << escape(str(taint, "end_letters")) << "' after</td></tr>";
   html << "<tr><th>kernel warnings</th><td>" << r.value("kernel_warnings", json::array()).size()
        << "</td></tr>";
-  html << "<tr><th>revert / unload</th><td>"
-       << (r["revert"].value("clean", false) ? "clean" : "NOT clean") << " / "
-       << (r["unload"].value("clean", false) ? "clean" : "NOT clean") << "</td></tr>";
+  auto clean = [](const json& j) {
+    return j.is_boolean() ? (j.get<bool>() ? "clean" : "NOT clean") : "not needed";
+  };
+  html << "<tr><th>revert / unload</th><td>" << clean(r["revert"]["clean"]) << " / "
+       << clean(r["unload"]["clean"]) << "</td></tr>";
   html << "<tr><th>workload / bake</th><td>" << escape(str(r, "workload")) << " / "
        << r.value("bake_seconds", 0) << " s</td></tr>";
   html << "<tr><th>gate</th><td>" << escape(str(r, "gate_file"));
@@ -316,7 +323,8 @@ std::string render_verify_html(const json& r) {
   html << "</td></tr>";
   if (r.contains("call_overhead") && r["call_overhead"].is_number()) {
     html << "<tr><th>call overhead</th><td>" << num(r["call_overhead"].get<double>() * 100)
-         << "% (patched against unpatched, time per call over all patched functions)</td></tr>";
+         << "% (patched against unpatched cost per call, mean over the functions weighted by their "
+            "calls)</td></tr>";
   }
   html << "</table>\n";
 

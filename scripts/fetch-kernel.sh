@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Exit codes: 0 ready, 1 failed, 2 usage, 3 apt knows no such package (nothing downloaded).
 # Fetches a Debian kernel image package and unpacks it into DIR, never into /boot:
 #   DIR/vmlinuz    the bootable image
 #   DIR/root/      the package's files (modules under root/lib/modules/<release>/)
@@ -38,6 +39,10 @@ if [ -f "$dir/vmlinuz" ] && [ -d "$dir/root/lib/modules/$release" ]; then
   exit 0
 fi
 command -v apt-get >/dev/null || die "apt-get not found: fetching $package needs Debian's apt"
+if ! apt-cache show "$package" >/dev/null 2>&1; then
+  echo "fetch-kernel: apt knows no package $package (not a Debian kernel, or stale package lists: apt-get update)" >&2
+  exit 3
+fi
 mkdir -p "$dir"
 download=$(mktemp -d "$dir/.download.XXXXXX")
 trap 'rm -rf "$download"' EXIT

@@ -16,8 +16,10 @@ fail() {
   exit 1
 }
 ok() { echo "ok: $*"; }
-# jq is not needed: python3 reads the report.
-field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+# Debian's python3 (with python3-pil), not another one first on PATH.
+python=/usr/bin/python3
+[ -x $python ] || python=python3
+field() { $python -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 # run NAME ARGS...: lpmon verify ARGS --json, stdout to NAME.json, stderr to NAME.err; sets rc
 run() {
@@ -79,15 +81,21 @@ warn)
   ;;
 refusals)
   other=$1 other_release=$2 not_livepatch=$3 kernel=$4
+  export XDG_CACHE_HOME="$out/cache-refusals"
+  rm -rf "$XDG_CACHE_HOME"
   run other "$other"
   [ "$rc" -eq 11 ] || fail "another kernel's patch: exit $rc, expected 11"
   grep -q "was built for $other_release" "$out/other.err" || fail "message does not name $other_release"
   [ "$elapsed" -le 5 ] || fail "took $elapsed s: it must refuse before any download or boot"
-  [ ! -d "$XDG_CACHE_HOME/lpmon/verify" ] || fail "a guest was prepared"
+  [ ! -e "$XDG_CACHE_HOME/lpmon" ] || fail "something was fetched or prepared: $(ls -R "$XDG_CACHE_HOME")"
   ok "another kernel's patch refused (11): $(cat "$out/other.err")"
   run other-kernel "$other" --kernel "$kernel"
   [ "$rc" -eq 11 ] || fail "another kernel's patch with --kernel: exit $rc, expected 11"
-  ok "... also against --kernel: $(cat "$out/other-kernel.err")"
+  ok "... against --kernel: $(cat "$out/other-kernel.err")"
+  release=$(basename "$(dirname "$(readlink -f "$kernel")")")
+  run other-package "$other" --kernel-package "linux-image-$release"
+  [ "$rc" -eq 11 ] || fail "another kernel's patch with --kernel-package: exit $rc, expected 11"
+  ok "... against --kernel-package: $(cat "$out/other-package.err")"
   run not-livepatch "$not_livepatch"
   [ "$rc" -eq 10 ] || fail "not a livepatch: exit $rc, expected 10"
   ok "a plain module refused (10)"
@@ -115,7 +123,7 @@ chromium)
     --user-data-dir="$profile" --screenshot="$out/sample.png" --window-size=1200,2000 \
     "file://$html" >"$out/chromium.log" 2>&1 || true
   [ -s "$out/sample.png" ] || { cat "$out/chromium.log"; fail "chromium wrote no screenshot"; }
-  python3 "$checker" "$out/sample.png"
+  $python "$checker" "$out/sample.png"
   ;;
 *) fail "unknown mode $mode" ;;
 esac
