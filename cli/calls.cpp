@@ -213,13 +213,14 @@ std::vector<json> refresh_to_json(const bpf::RefreshReport& report,
 }
 
 // The functions a patch module replaces, named as sysfs names them (sympos 0 is 1 there).
-static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file, const KernelPaths& paths) {
+static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file,
+                                                       const KernelPaths& paths) {
   ModuleInspector inspector({.kernel_btf = std::nullopt, .paths = paths});
   const ModuleInfo module = inspector.inspect(file);
   if (!module.patch.objects) {
-    throw ModuleFileError(ModuleFileProblem::corrupt,
-                          file + ": cannot tell which functions it replaces: " +
-                              module.patch.elf_unknown_reason);
+    throw ModuleFileError(
+        ModuleFileProblem::corrupt,
+        file + ": cannot tell which functions it replaces: " + module.patch.elf_unknown_reason);
   }
   std::vector<bpf::FunctionId> functions;
   for (const PatchedObject& object : *module.patch.objects) {

@@ -27,8 +27,8 @@ namespace lpmon::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using gate::Phase;
+using nlohmann::json;
 
 constexpr int kInvalid = to_int(ExitCode::invalid_input);
 constexpr int kError = to_int(GateExitCode::error);
@@ -100,8 +100,9 @@ struct PhaseCalls {
       slots.push_back({{"low", low}, {"high", slot.first}, {"count", slot.second}});
     }
     const auto mean = mean_ns();
-    return {{"observed", observed}, {"probe", probe},     {"calls", calls},
-            {"timed", timed},       {"total_ns", total_ns}, {"mean_ns", mean ? json(*mean) : json()},
+    return {{"observed", observed}, {"probe", probe},
+            {"calls", calls},       {"timed", timed},
+            {"total_ns", total_ns}, {"mean_ns", mean ? json(*mean) : json()},
             {"latency_ns", slots}};
   }
 };
@@ -184,8 +185,8 @@ class ReplayClock final : public gate::Clock {
   time_point now() override { return now_; }
   void sleep_until(time_point when) override { now_ = std::max(now_, when); }
   std::chrono::system_clock::time_point wall_now() override {
-    return start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                        now_ - time_point{});
+    return start_ +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(now_ - time_point{});
   }
 
  private:
@@ -238,7 +239,8 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
       {"gate_file", run.gate_file},
       {"workload", run.workload},
       {"bake_seconds", run.bake_seconds},
-      {"guest", {{"seconds", run.guest_seconds}, {"dir", run.guest_dir}, {"finished", run.guest_finished}}},
+      {"guest",
+       {{"seconds", run.guest_seconds}, {"dir", run.guest_dir}, {"finished", run.guest_finished}}},
   };
   if (!run.console_crash.empty()) {
     verdict.add(Phase::failed, "the guest kernel crashed:\n" + run.console_crash);
@@ -272,8 +274,8 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   report["apply"] = {
       {"exit_code", apply_rc ? json(*apply_rc) : json()},
       {"result", apply_result.empty() ? json() : json(apply_result)},
-      {"message", apply ? apply->value("message", std::string())
-                        : trim(read_text(dir / "apply.err"))},
+      {"message",
+       apply ? apply->value("message", std::string()) : trim(read_text(dir / "apply.err"))},
       {"gate", apply && apply->contains("gate") ? (*apply)["gate"] : json()},
   };
   report["loaded"] = loaded;
@@ -372,8 +374,8 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
       {"exit_code", revert_rc ? json(*revert_rc) : json()},
       {"result", revert ? revert->value("result", json()) : json()},
       {"transition", revert && revert->contains("transition") ? (*revert)["transition"] : json()},
-      {"message", revert ? revert->value("message", std::string())
-                         : trim(read_text(dir / "revert.err"))},
+      {"message",
+       revert ? revert->value("message", std::string()) : trim(read_text(dir / "revert.err"))},
   };
   report["unload"] = {{"clean", loaded ? json(unload_clean) : json(unload_problems.empty())},
                       {"problems", unload_problems}};
@@ -386,8 +388,8 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   }
 
   // The timeline: the run's phases (uptime), the transitions and what happened in them.
-  json timeline{{"phases", json::array()}, {"transitions", json::array()},
-                {"events", json::array()}};
+  json timeline{
+      {"phases", json::array()}, {"transitions", json::array()}, {"events", json::array()}};
   std::map<std::string, double> marks;
   for (const std::string& line : lines_of(read_text(dir / "phases.txt"))) {
     std::istringstream in(line);
@@ -420,9 +422,8 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
     if (type == "transition") {
       const std::string event = j.value("event", std::string());
       if (event == "start") {
-        open_transitions[key] = {{"patch", j.value("patch", "")},
-                                 {"direction", j.value("direction", "")},
-                                 {"start", t}};
+        open_transitions[key] = {
+            {"patch", j.value("patch", "")}, {"direction", j.value("direction", "")}, {"start", t}};
       } else if (event == "end" && open_transitions.contains(key)) {
         json tr = open_transitions[key];
         open_transitions.erase(key);
@@ -670,8 +671,8 @@ std::pair<std::string, std::string> choose_accel(const std::string& wanted) {
   if (vm < 0) return {"tcg", "/dev/kvm cannot create a VM"};
   close(vm);
   // A qemu that stays up for a second has its vCPU set up; a broken KVM makes it abort.
-  const int rc = run_process({"timeout", "1", "qemu-system-x86_64", "-accel", "kvm", "-cpu",
-                              "host", "-display", "none", "-nodefaults", "-no-reboot", "-S"},
+  const int rc = run_process({"timeout", "1", "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",
+                              "-display", "none", "-nodefaults", "-no-reboot", "-S"},
                              "/dev/null");
   if (rc == 124) return {"kvm", "/dev/kvm runs a guest"};
   return {"tcg", "qemu cannot start a KVM guest here (exit " + std::to_string(rc) + ")"};
@@ -742,7 +743,8 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
       ->type_name("FILE");
   app.add_option("--report", o.report, "Also write the report as a self-contained HTML page")
       ->type_name("FILE.html");
-  app.add_flag("--json", o.json_output, "Print the report as one JSON document; progress to stderr");
+  app.add_flag("--json", o.json_output,
+               "Print the report as one JSON document; progress to stderr");
   app.add_option("--bake", o.bake, "How long to hold the patch under load before reverting")
       ->type_name("D")
       ->capture_default_str();
@@ -921,10 +923,15 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
                           ":verify/modules/" + info.name + ".ko");
   }
   modules_list.close();
-  std::vector<std::string> initramfs_args{
-      (data / "mkinitramfs.sh").string(), "--out", (work / "initramfs.cpio").string(),
-      "--guest-dir", (data / "guest").string(), "--modules-dir", modules_dir.string(),
-      "--release", release};
+  std::vector<std::string> initramfs_args{(data / "mkinitramfs.sh").string(),
+                                          "--out",
+                                          (work / "initramfs.cpio").string(),
+                                          "--guest-dir",
+                                          (data / "guest").string(),
+                                          "--modules-dir",
+                                          modules_dir.string(),
+                                          "--release",
+                                          release};
   {
     std::error_code self_ec;
     initramfs_args.insert(initramfs_args.end(),
@@ -955,18 +962,35 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
            << "\nAPPLY_TIMEOUT=" << apply_timeout->count() / 1000 << "\nREVERT_TIMEOUT=60\n";
   }
   const fs::path workload = o.workload.empty() ? data / "verify/workload.sh" : fs::path(o.workload);
-  const int guest_timeout = 180 + static_cast<int>(apply_timeout->count() / 1000) +
-                            2 * run.bake_seconds;
+  const int guest_timeout =
+      180 + static_cast<int>(apply_timeout->count() / 1000) + 2 * run.bake_seconds;
   std::vector<std::string> guest_args{
-      (data / "run-guest.sh").string(), "--name", "verify", "--kernel", vmlinuz.string(),
-      "--initramfs", (work / "initramfs.cpio").string(), "--scenario",
-      (data / "verify/verify-guest.sh").string(), "--out", (work / "guest").string(),
-      "--timeout", std::to_string(guest_timeout), "--accel", accel, "--quiet",
-      "--file", fs::absolute(o.patch).string() + ":verify/patch.ko",
-      "--file", gate_path.string() + ":verify/gate.yaml",
-      "--file", fs::absolute(workload).string() + ":verify/workload.sh",
-      "--file", (work / "files/params").string() + ":verify/params",
-      "--file", (work / "files/modules.txt").string() + ":verify/modules.txt"};
+      (data / "run-guest.sh").string(),
+      "--name",
+      "verify",
+      "--kernel",
+      vmlinuz.string(),
+      "--initramfs",
+      (work / "initramfs.cpio").string(),
+      "--scenario",
+      (data / "verify/verify-guest.sh").string(),
+      "--out",
+      (work / "guest").string(),
+      "--timeout",
+      std::to_string(guest_timeout),
+      "--accel",
+      accel,
+      "--quiet",
+      "--file",
+      fs::absolute(o.patch).string() + ":verify/patch.ko",
+      "--file",
+      gate_path.string() + ":verify/gate.yaml",
+      "--file",
+      fs::absolute(workload).string() + ":verify/workload.sh",
+      "--file",
+      (work / "files/params").string() + ":verify/params",
+      "--file",
+      (work / "files/modules.txt").string() + ":verify/modules.txt"};
   for (const std::string& f : guest_files) guest_args.insert(guest_args.end(), {"--file", f});
 
   // Progress: the guest script's "verify: " lines, as they arrive on its serial port.

@@ -15,14 +15,14 @@ namespace lpmon::cli {
 struct VerifyRun {
   std::string patch_file;
   std::string patch_name;
-  std::string release;       // the kernel booted (the module's vermagic release)
+  std::string release;        // the kernel booted (the module's vermagic release)
   std::string kernel_source;  // "package linux-image-...", or the --kernel file
   std::string accel;          // "kvm" or "tcg"
   std::string accel_reason;   // why
   std::string gate_file;      // "(default)" for lpmon's own
   std::string workload;       // "default" or the --workload script
   int bake_seconds = 0;
-  double guest_seconds = 0;  // the whole guest run, boot to power-off
+  double guest_seconds = 0;     // the whole guest run, boot to power-off
   bool guest_finished = false;  // the guest script ran to its end
   std::string guest_dir;        // logs and artefacts
   std::string guest_log_tail;   // when it did not finish: its last lines

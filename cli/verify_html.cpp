@@ -29,11 +29,20 @@ std::string escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -71,8 +80,8 @@ std::string rect(double x, double y, double w, double h, const std::string& fill
 std::string text(double x, double y, const std::string& content, const char* anchor = "start",
                  int size = 12, const char* fill = "#333") {
   return "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" text-anchor=\"" + anchor +
-         "\" font-size=\"" + std::to_string(size) + "\" fill=\"" + fill + "\">" +
-         escape(content) + "</text>";
+         "\" font-size=\"" + std::to_string(size) + "\" fill=\"" + fill + "\">" + escape(content) +
+         "</text>";
 }
 
 // The run on one time axis (seconds of guest uptime): phases, transitions, events.
@@ -100,15 +109,17 @@ std::string timeline_svg(const json& timeline) {
   }
   // Axis: about ten ticks of whole seconds.
   const double span = t1 - t0;
-  const double step = std::max(1.0, std::pow(10, std::floor(std::log10(span / 10 * 2))) *
-                                        (span / 10 > 5 ? 5 : 1));
+  const double step =
+      std::max(1.0, std::pow(10, std::floor(std::log10(span / 10 * 2))) * (span / 10 > 5 ? 5 : 1));
   for (double t = std::ceil(t0 / step) * step; t <= t1; t += step) {
     svg += rect(x(t), 30, 1, 3 * row + 10, "#eeeeee");
     svg += text(x(t), 24, num(t, 0) + " s", "middle", 11, "#666");
   }
-  const std::map<std::string, const char*> phase_colours{
-      {"baseline", "#9ecae1"}, {"apply", "#fdd0a2"}, {"patched", "#fdae6b"},
-      {"bake", "#c7e9c0"},     {"revert", "#dadaeb"}};
+  const std::map<std::string, const char*> phase_colours{{"baseline", "#9ecae1"},
+                                                         {"apply", "#fdd0a2"},
+                                                         {"patched", "#fdae6b"},
+                                                         {"bake", "#c7e9c0"},
+                                                         {"revert", "#dadaeb"}};
   for (const json& p : timeline.value("phases", json::array())) {
     const double a = x(number(p, "start")), b = x(number(p, "end"));
     const auto colour = phase_colours.find(str(p, "name"));
@@ -123,8 +134,8 @@ std::string timeline_svg(const json& timeline) {
     const std::string label = str(t, "direction") + " " + str(t, "result") + ", " +
                               num(number(t, "end") - number(t, "start"), 2) + " s, " +
                               num(number(t, "rounds"), 0) + " round(s)";
-    svg += rect(a, 40 + row + 4, std::max(b - a, 6.0), row - 8,
-                patching ? kPatching : kUnpatching, label);
+    svg += rect(a, 40 + row + 4, std::max(b - a, 6.0), row - 8, patching ? kPatching : kUnpatching,
+                label);
     // Labels go right of the bar, or left of it near the end of the axis.
     if (b < width - 320) {
       svg += text(std::max(b, a + 6) + 4, 40 + row + row / 2 + 2, label, "start", 11);
@@ -168,7 +179,8 @@ std::string pair_bars(double x0, double y0, double w, double h, const std::strin
     const double bx = x0 + 10 + i * (bar_w + 20);
     if (value) {
       const double bh = std::max(*value / max * plot_h, *value > 0 ? 3.0 : 0.0);
-      svg += rect(bx, top + plot_h - bh, bar_w, bh, colour, std::string(name) + ": " + label(*value));
+      svg +=
+          rect(bx, top + plot_h - bh, bar_w, bh, colour, std::string(name) + ": " + label(*value));
       svg += text(bx + bar_w / 2, top + plot_h - bh - 4, label(*value), "middle", 11);
     } else {
       svg += text(bx + bar_w / 2, top + plot_h - 4, "not measured", "middle", 11, "#999");
@@ -196,8 +208,8 @@ std::string histogram(double x0, double y0, double w, double h, const json& unpa
   };
   add(unpatched, false);
   add(patched, true);
-  std::string svg = text(x0, y0 + 14, "latency distribution (share of calls per bucket)",
-                         "start", 12, "#111");
+  std::string svg =
+      text(x0, y0 + 14, "latency distribution (share of calls per bucket)", "start", 12, "#111");
   if (slots.empty()) return svg + text(x0, y0 + 40, "no timed calls", "start", 11, "#999");
   const double top = y0 + 24, plot_h = h - 50;
   const double group_w = (w - 10) / static_cast<double>(slots.size());
@@ -219,8 +231,8 @@ std::string histogram(double x0, double y0, double w, double h, const json& unpa
                   "patched " + bucket + ": " + num(s.second * 100) + "%");
     }
     if (slots.size() <= 12 || i % 2 == 0) {
-      svg += text(gx + group_w / 2, top + plot_h + 14, human_ns(static_cast<double>(low)),
-                  "middle", 10, "#555");
+      svg += text(gx + group_w / 2, top + plot_h + 14, human_ns(static_cast<double>(low)), "middle",
+                  10, "#555");
     }
     ++i;
   }
@@ -278,8 +290,8 @@ std::string render_verify_html(const json& r) {
   if (r.contains("reasons") && !r["reasons"].empty()) {
     html << "<ul>";
     for (const json& reason : r["reasons"]) {
-      html << "<li><b>" << escape(str(reason, "phase")) << "</b>: "
-           << escape(str(reason, "reason")) << "</li>";
+      html << "<li><b>" << escape(str(reason, "phase")) << "</b>: " << escape(str(reason, "reason"))
+           << "</li>";
     }
     html << "</ul>\n";
   }
@@ -302,7 +314,8 @@ std::string render_verify_html(const json& r) {
   if (tr.is_object() && tr.contains("blocking_tasks") && tr["blocking_tasks"].is_array()) {
     html << "<tr><th>blocking tasks</th><td>" << tr["blocking_tasks"].size();
     for (const json& t : tr["blocking_tasks"]) {
-      if (t.is_object()) html << " · " << escape(str(t, "comm")) << " (" << t.value("pid", 0) << ")";
+      if (t.is_object())
+        html << " · " << escape(str(t, "comm")) << " (" << t.value("pid", 0) << ")";
     }
     html << "</td></tr>";
   }
@@ -335,8 +348,7 @@ std::string render_verify_html(const json& r) {
        << "\"></span>patched (after apply)</div>\n";
   int index = 0;
   for (const json& f : r.value("calls", json::array())) {
-    html << "<h3>" << escape(str(f, "function")) << " <small>[" << escape(str(f, "object"))
-         << "]";
+    html << "<h3>" << escape(str(f, "function")) << " <small>[" << escape(str(f, "object")) << "]";
     if (f["overhead"].is_number()) {
       html << " · cost " << (f["overhead"].get<double>() >= 0 ? "+" : "")
            << num(f["overhead"].get<double>() * 100) << "%";

@@ -333,7 +333,8 @@ RefreshReport PatchedCalls::refresh() {
     if (id.object == "vmlinux") {
       current[id].object_loaded = true;
     } else if (::stat(module_dir.c_str(), &st) == 0) {
-      current[id] = {.patches = {}, .object_loaded = true, .object_instance = std::to_string(st.st_ino)};
+      current[id] = {
+          .patches = {}, .object_loaded = true, .object_instance = std::to_string(st.st_ino)};
     }
   }
   std::erase_if(current, [&](const auto& entry) {
