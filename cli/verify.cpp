@@ -369,6 +369,15 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   const std::string unload_problems = trim(read_text(dir / "unload.txt"));
   const bool revert_clean = revert_rc == 0;
   const bool unload_clean = revert_clean && unload_problems.empty();
+  // What the exporter in the guest said about the patch during the bake.
+  json exporter = json::array();
+  for (const std::string& line : lines_of(read_text(dir / "metrics.txt"))) {
+    if (line.starts_with("lpmon_patch_enabled{") || line.starts_with("lpmon_transitions_total{")) {
+      exporter.push_back(line);
+    }
+  }
+  report["exporter_metrics"] = exporter;
+
   report["revert"] = {
       {"clean", loaded ? json(revert_clean) : json()},
       {"exit_code", revert_rc ? json(*revert_rc) : json()},

@@ -31,6 +31,7 @@ done
 [ -n "$release" ] || { usage >&2; exit 2; }
 [ -n "$package" ] || package="linux-image-$release"
 [ -n "$dir" ] || dir="${XDG_CACHE_HOME:-$HOME/.cache}/lpmon/kernels/$release"
+dir=$(realpath -m "$dir")
 
 log() { printf 'fetch-kernel: %s\n' "$*" >&2; }
 die() { printf 'fetch-kernel: error: %s\n' "$*" >&2; exit 1; }
