@@ -103,6 +103,18 @@ const CLI::Validator& existing_file() {
 
 }  // namespace
 
+ExitCode module_file_exit_code(ModuleFileProblem problem) {
+  switch (problem) {
+    case ModuleFileProblem::unreadable:
+      return ExitCode::unreadable_file;
+    case ModuleFileProblem::not_a_module:
+      return ExitCode::not_a_module;
+    case ModuleFileProblem::corrupt:
+      return ExitCode::corrupt_module;
+  }
+  return ExitCode::runtime_error;
+}
+
 ExitCode inspect_exit_code(const InspectReport& report) {
   if (!report.module.livepatch) return ExitCode::not_livepatch;
   if (!report.kernel.matches) return ExitCode::kernel_mismatch;
@@ -260,15 +272,7 @@ Command add_inspect_command(CLI::App& lpmon) {
               report.module = inspector.inspect(options->module);
             } catch (const ModuleFileError& e) {
               err << "lpmon inspect: " << e.what() << '\n';
-              switch (e.problem()) {
-                case ModuleFileProblem::unreadable:
-                  return to_int(ExitCode::unreadable_file);
-                case ModuleFileProblem::not_a_module:
-                  return to_int(ExitCode::not_a_module);
-                case ModuleFileProblem::corrupt:
-                  return to_int(ExitCode::corrupt_module);
-              }
-              return to_int(ExitCode::runtime_error);
+              return to_int(module_file_exit_code(e.problem()));
             }
             report.kernel_release = options->kernel_release
                                         ? *options->kernel_release

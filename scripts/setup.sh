@@ -48,6 +48,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev libcap-dev
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   qemu-system-x86 busybox-static cpio xz-utils kmod
+  golang-go golang-github-victoriametrics-metricsql-dev python3-yaml python3-prometheus-client
   chromium python3 python3-pil
 )
 

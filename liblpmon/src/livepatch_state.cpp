@@ -12,10 +12,6 @@ namespace lpmon {
 namespace fs = std::filesystem;
 namespace {
 
-fs::path livepatch_dir(const KernelPaths& paths) {
-  return paths.sysfs / "kernel" / "livepatch";
-}
-
 std::string problem(const fs::path& path, std::string_view reason) {
   return path.string() + ": " + std::string(reason);
 }
@@ -137,6 +133,18 @@ std::optional<LivepatchPatch> read_patch(const fs::path& dir, const fs::path& mo
 
 }  // namespace
 
+fs::path livepatch_dir(const KernelPaths& paths) {
+  return paths.sysfs / "kernel" / "livepatch";
+}
+
+fs::path patch_dir(const KernelPaths& paths, std::string_view patch) {
+  return livepatch_dir(paths) / patch;
+}
+
+fs::path module_dir(const KernelPaths& paths, std::string_view module) {
+  return paths.sysfs / "module" / module;
+}
+
 bool livepatch_supported(const KernelPaths& paths) {
   std::error_code ignored;
   return fs::is_directory(livepatch_dir(paths), ignored);
@@ -167,8 +175,8 @@ std::vector<LivepatchPatch> read_patches(const KernelPaths& paths) {
 
   std::vector<LivepatchPatch> patches;
   for (const fs::path& patch_dir : patch_dirs) {
-    const fs::path module_dir = paths.sysfs / "module" / patch_dir.filename();
-    if (auto patch = read_patch(patch_dir, module_dir)) patches.push_back(std::move(*patch));
+    const fs::path patch_module = module_dir(paths, patch_dir.filename().string());
+    if (auto patch = read_patch(patch_dir, patch_module)) patches.push_back(std::move(*patch));
   }
   return patches;
 }

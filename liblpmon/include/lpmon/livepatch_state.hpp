@@ -4,6 +4,7 @@
 
 #include <compare>
 #include <cstddef>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,12 @@ struct LivepatchPatch {
   // read keeps its default, so a patch with errors must not be trusted.
   std::vector<std::string> errors{};
 };
+
+// Where the kernel shows livepatches and modules: /sys/kernel/livepatch, a patch's directory
+// there (named after its module), and /sys/module/<module>.
+std::filesystem::path livepatch_dir(const KernelPaths& paths);
+std::filesystem::path patch_dir(const KernelPaths& paths, std::string_view patch);
+std::filesystem::path module_dir(const KernelPaths& paths, std::string_view module);
 
 // True when /sys/kernel/livepatch exists, i.e. the kernel was built with CONFIG_LIVEPATCH.
 bool livepatch_supported(const KernelPaths& paths);

@@ -103,12 +103,12 @@ std::map<FunctionId, PatchedFunction> patched_functions(const std::vector<Livepa
       // Kernels without the 'patched' file: a module object is patched while it is loaded.
       std::error_code ignored;
       const bool vmlinux = object.name == "vmlinux";
-      const auto module_dir = paths.sysfs / "module" / object.name;
+      const auto object_module = module_dir(paths, object.name);
       const bool loaded =
-          object.patched.value_or(vmlinux || std::filesystem::exists(module_dir, ignored));
+          object.patched.value_or(vmlinux || std::filesystem::exists(object_module, ignored));
       struct stat st {};
       const std::string instance =
-          vmlinux || ::stat(module_dir.c_str(), &st) != 0 ? "" : std::to_string(st.st_ino);
+          vmlinux || ::stat(object_module.c_str(), &st) != 0 ? "" : std::to_string(st.st_ino);
       for (const LivepatchFunc& func : object.funcs) {
         PatchedFunction& entry = found[{object.name, func.name, func.sympos}];
         entry.patches.push_back(patch.name);

@@ -26,14 +26,17 @@ guest_files_args() {
     --file "$work/server.key:etc/lpmon/server.key"
 }
 
-# start_prometheus PROM_PORT EXPORTER_PORT: scrape https://127.0.0.1:EXPORTER_PORT every
-# second; sets prom_pid and api.
+# start_prometheus PROM_PORT EXPORTER_PORT [RULE_FILE...]: scrape https://127.0.0.1:EXPORTER_PORT
+# every second, and evaluate RULE_FILEs every second; sets prom_pid and api.
 start_prometheus() {
   local prom_port=$1 exporter_port=$2
+  shift 2
   cat >"$work/prometheus.yml" <<EOF2
 global:
   scrape_interval: 1s
   scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files: [$([ $# -eq 0 ] || printf '"%s",' "$@" | sed 's/,$//')]
 scrape_configs:
   - job_name: lpmon
     scheme: https

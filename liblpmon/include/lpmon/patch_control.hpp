@@ -1,0 +1,32 @@
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+#include "lpmon/kernel_paths.hpp"
+
+namespace lpmon {
+
+// The only writes lpmon makes to the kernel's livepatch state. Each throws KernelError with one
+// line naming what failed and the likely reason; the kernel log often says more (KernelLog).
+
+// Whether /sys/module/<module> exists: the module is loaded (or built in).
+bool module_loaded(const KernelPaths& paths, std::string_view module);
+
+// Loads a module file (finit_module, no parameters). For a livepatch this enables the patch and
+// starts its transition before the call returns.
+void load_module(const std::filesystem::path& file);
+
+// Writes 0 to the patch's `enabled`: starts the unpatching transition, or reverses the
+// transition in progress when that is the patch's own.
+void disable_patch(const KernelPaths& paths, std::string_view patch);
+
+// Writes 1 to the patch's `force`: marks every task switched. A forced patch's module can never
+// be unloaded; only on the user's explicit request.
+void force_transition(const KernelPaths& paths, std::string_view patch);
+
+// Removes a module that nobody uses (delete_module with O_NONBLOCK): a livepatch whose patch is
+// still enabled or in transition is refused by the kernel (EBUSY), never waited for.
+void unload_module(std::string_view module);
+
+}  // namespace lpmon

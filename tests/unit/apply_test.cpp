@@ -1,0 +1,149 @@
+// lpmon apply and revert up to the point where they would change the kernel: every refusal
+// must come before the first write, so these run against fake trees, with the modules this
+// build makes. Loading, transitions and rollback are tested in the guest (vm.apply_revert).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fake_kernel_tree.hpp"
+#include "run_lpmon.hpp"
+
+namespace lpmon {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeKernelTree;
+using ::testing::HasSubstr;
+using testing::lpmon;
+
+#if defined(LPMON_FIXES_V2_KO) && defined(LPMON_TEST_RELEASE)
+
+// A kernel of the modules' release with livepatch, and the audit log kept inside the tree.
+class ApplyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree_.enable_livepatch();
+    tree_.set_kernel(LPMON_TEST_RELEASE, 0);
+  }
+  std::vector<std::string> with_tree(std::vector<std::string> args) const {
+    args.insert(args.end(), {"--sysfs-root", tree_.paths().sysfs.string(), "--procfs-root",
+                             tree_.paths().procfs.string(), "--audit-log", audit().string()});
+    return args;
+  }
+  fs::path audit() const { return tree_.paths().sysfs.parent_path() / "audit.log"; }
+  fs::path write_gate(const std::string& text) const {
+    const fs::path file = tree_.paths().sysfs.parent_path() / "gate.yaml";
+    FakeKernelTree::write(file, text);
+    return file;
+  }
+  // Nothing was loaded: the fake tree got no patch or module, and no step was audited.
+  void expect_nothing_done() const {
+    EXPECT_FALSE(fs::exists(tree_.livepatch_dir() / "lpmon_fixes_v2"));
+    EXPECT_FALSE(fs::exists(audit()) && fs::file_size(audit()) > 0);
+  }
+  FakeKernelTree tree_;
+};
+
+TEST_F(ApplyTest, RefusesWhileAnotherPatchIsInTransition) {
+  tree_.add_patch("other_patch", true, true);
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 14);
+  EXPECT_THAT(r.err, HasSubstr("other_patch is in transition; nothing was changed"));
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesAModuleBuiltForAnotherKernel) {
+  tree_.set_kernel("6.1.0-99-amd64", 0);
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 11);
+  EXPECT_THAT(r.err, HasSubstr("6.1.0-99-amd64"));
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesAModuleThatIsNotALivepatch) {
+  const auto r = lpmon(with_tree({"apply", LPMON_TARGET_KO}));
+  EXPECT_EQ(r.exit_code, 10);
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesAMissingFile) {
+  const auto r = lpmon(with_tree({"apply", "/nonexistent/lpmon_fixes_v2.ko"}));
+  EXPECT_EQ(r.exit_code, 7);
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesAKernelWithoutLivepatch) {
+  fs::remove_all(tree_.livepatch_dir());
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("no livepatch support"));
+}
+
+TEST_F(ApplyTest, RefusesAGateFileWithAnUnknownKeyNamingItsLine) {
+  const fs::path gate = write_gate(
+      "checks:\n  - name: t\n    local: {kind: transitionFinished, within: 5s}\n    colour: red\n");
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--gate", gate.string()}));
+  EXPECT_EQ(r.exit_code, 6);
+  EXPECT_THAT(r.err, HasSubstr("gate.yaml:4"));
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesAGateWithoutLocalChecks) {
+  const fs::path gate =
+      write_gate("checks:\n  - name: q\n    query: up\n    successCondition: result[0] == 1\n");
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--gate", gate.string()}));
+  EXPECT_EQ(r.exit_code, 6);
+  EXPECT_THAT(r.err, HasSubstr("no local checks"));
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RefusesABadTimeoutAsUsage) {
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--timeout", "30"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("positive duration"));
+}
+
+TEST_F(ApplyTest, YesIsOnlyForForce) {
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--yes"}));
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST_F(ApplyTest, AnAppliedPatchIsLeftAsItIs) {
+  tree_.add_patch("lpmon_fixes_v2", true, false);
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--json"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["changed"], false);
+  EXPECT_EQ(j["result"], "already-applied");
+  EXPECT_FALSE(fs::exists(audit()) && fs::file_size(audit()) > 0);
+}
+
+TEST_F(ApplyTest, RevertOfAPatchThatIsNotLoadedChangesNothing) {
+  const auto r = lpmon(with_tree({"revert", "lpmon_fixes_v2", "--json"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["changed"], false);
+  EXPECT_EQ(j["result"], "not-loaded");
+}
+
+TEST_F(ApplyTest, RevertTakesTheModuleFileForItsName) {
+  tree_.add_patch("other_patch", true, true);
+  const auto r = lpmon(with_tree({"revert", LPMON_FIXES_V2_KO}));
+  // The name came from the file: lpmon_fixes_v2 is not the patch in transition.
+  EXPECT_EQ(r.exit_code, 14);
+  EXPECT_THAT(r.err, HasSubstr("other_patch is in transition"));
+}
+
+TEST_F(ApplyTest, RevertRefusesWhatIsNeitherANameNorAFile) {
+  const auto r = lpmon(with_tree({"revert", "lpmon fixes"}));
+  EXPECT_EQ(r.exit_code, 6);
+  EXPECT_THAT(r.err, HasSubstr("neither a patch name nor a module file"));
+}
+
+#endif
+
+}  // namespace
+}  // namespace lpmon
