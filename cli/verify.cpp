@@ -480,15 +480,16 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
         static_cast<long>(transition["duration_seconds"].get<double>() * 1000));
   }
   observation.transition_finished = transitioned;
-  if (transition.contains("blocking_tasks") && transition["blocking_tasks"].is_array()) {
-    std::vector<gate::BlockingTask> tasks;
+  // As lpmon apply decides it: the tasks that keep the transition from finishing, so none once
+  // it finished (those that only held up a round are in the report, not against the gate).
+  std::vector<gate::BlockingTask> blocking;
+  if (!transitioned && transition.contains("blocking_tasks") &&
+      transition["blocking_tasks"].is_array()) {
     for (const json& t : transition["blocking_tasks"]) {
-      if (t.is_object()) tasks.push_back({t.value("pid", 0), t.value("comm", std::string())});
+      if (t.is_object()) blocking.push_back({t.value("pid", 0), t.value("comm", std::string())});
     }
-    observation.blocking_tasks = tasks;
-  } else if (transitioned) {
-    observation.blocking_tasks = std::vector<gate::BlockingTask>{};
   }
+  observation.blocking_tasks = blocking;
   observation.taint_before = taint_before;
   observation.taint_after = taint_after;
   if (run.guest_finished) {
@@ -544,7 +545,14 @@ std::string format_verify_text(const json& r) {
   if (tr.is_object() && tr.contains("rounds")) out << ", " << tr["rounds"] << " round(s)";
   out << "\n";
   if (tr.is_object() && tr.contains("blocking_tasks") && tr["blocking_tasks"].is_array()) {
-    out << "blocking:     " << tr["blocking_tasks"].size() << " task(s)\n";
+    out << "blocking:     " << tr["blocking_tasks"].size() << " task(s) held up a round";
+    for (const json& t : tr["blocking_tasks"]) {
+      if (t.is_object()) {
+        out << "; " << t.value("comm", std::string()) << " (" << t.value("pid", 0) << ", "
+            << t.value("reason", std::string()) << ")";
+      }
+    }
+    out << "\n";
   }
   for (const json& f : r["calls"]) {
     out << "function:     " << f["function"].get<std::string>() << " ["

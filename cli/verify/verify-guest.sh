@@ -57,7 +57,10 @@ workload() {
 	echo $? >"workload-$1.rc"
 }
 
+# Each phase runs the workload once unobserved first: code runs slowly the first time (under
+# TCG it is translated then), and that must not count against either side.
 progress "running the workload unpatched (baseline)"
+workload warmup-unpatched
 observe calls-unpatched
 phase baseline
 workload unpatched
@@ -66,7 +69,7 @@ stop_observing
 
 progress "applying $PATCH_NAME under the gate"
 phase apply
-lpmon apply /verify/patch.ko --gate /verify/gate.yaml --json --timeout "${APPLY_TIMEOUT}s" \
+lpmon apply /verify/patch.ko --gate /verify/gate.yaml --json --timeout "${APPLY_TIMEOUT}s" --audit-log audit.log \
 	>apply.json 2>apply.err
 echo $? >apply.rc
 phase apply-end
@@ -74,6 +77,7 @@ dmesg >dmesg-applied.txt
 
 if [ "$(cat apply.rc)" = 0 ]; then
 	progress "running the workload patched"
+	workload warmup-patched
 	observe calls-patched
 	phase patched
 	workload patched
@@ -95,7 +99,7 @@ dmesg >dmesg-after.txt
 
 progress "reverting $PATCH_NAME"
 phase revert
-lpmon revert "$PATCH_NAME" --json --timeout "${REVERT_TIMEOUT}s" >revert.json 2>revert.err
+lpmon revert "$PATCH_NAME" --json --timeout "${REVERT_TIMEOUT}s" --audit-log audit.log >revert.json 2>revert.err
 echo $? >revert.rc
 phase revert-end
 [ -d "/sys/module/$PATCH_NAME" ] && echo "module $PATCH_NAME is still loaded" >>unload.txt

@@ -63,7 +63,8 @@ class VerifyReportTest : public ::testing::Test {
     write("calls-patched.jsonl", calls_line("cmdline_proc_show", 50, 60000));
     write("apply.rc", "0\n");
     write("apply.json", R"({"result":"applied","changed":true,"message":"applied",
-        "transition":{"duration_seconds":1.2,"rounds":2,"blocking_tasks":[]}})");
+        "transition":{"duration_seconds":1.2,"rounds":2,
+                      "blocking_tasks":[{"pid":0,"comm":"swapper/0","reason":"running"}]}})");
     write("revert.rc", "0\n");
     write("revert.json", R"({"result":"reverted","changed":true,"message":"reverted"})");
     write("taint-before.txt", "12288\n");  // O E
@@ -110,7 +111,9 @@ TEST_F(VerifyReportTest, CleanRunIsSuccessful) {
   EXPECT_EQ(r["calls"][0]["unpatched"]["calls"], 50);
   EXPECT_DOUBLE_EQ(r["calls"][0]["overhead"].get<double>(), 0.2);
   EXPECT_DOUBLE_EQ(r["call_overhead"].get<double>(), 0.2);
+  // A task that held up a round of a transition that finished blocks nothing.
   EXPECT_EQ(r["gate"]["verdict"], "Successful");
+  EXPECT_EQ(r["transition"]["blocking_tasks"].size(), 1u);
   EXPECT_EQ(r["taint"]["unexpected_flags"], json::array());
   ASSERT_EQ(r["timeline"]["transitions"].size(), 1u);
   EXPECT_DOUBLE_EQ(r["timeline"]["transitions"][0]["start"].get<double>(), 7.6);
