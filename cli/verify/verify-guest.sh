@@ -85,12 +85,18 @@ if [ "$(cat apply.rc)" = 0 ]; then
 	stop_observing
 
 	progress "baking for ${BAKE_SECONDS} s"
+	# Not during the measured workload: its start-up (BPF loads) would skew the costs.
 	lpmon-exporter --web.listen-address 127.0.0.1:9812 2>exporter.err &
 	exporter_pid=$!
 	phase bake
 	end=$(($(cut -d. -f1 /proc/uptime) + BAKE_SECONDS))
 	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do workload bake; done
-	wget -qO metrics.txt http://127.0.0.1:9812/metrics 2>/dev/null
+	# The exporter's view of the patch; it may still be attaching its BPF programs.
+	i=0
+	until wget -qO metrics.txt http://127.0.0.1:9812/metrics 2>/dev/null || [ $i -ge 60 ]; do
+		usleep 500000
+		i=$((i + 1))
+	done
 	kill $exporter_pid
 	phase bake-end
 fi

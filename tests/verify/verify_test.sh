@@ -61,6 +61,9 @@ sample)
     fail "taint: K expected, nothing unexpected"
   [ "$(field "$r" 'len(r["timeline"]["transitions"])')" = 2 ] || fail "timeline: 2 transitions"
   ok "clean revert and unload; 2 transitions on the timeline"
+  [ "$(field "$r" '"lpmon_patch_enabled{patch=\"lpmon_fixes_v2\"} 1" in r["exporter_metrics"]')" = True ] ||
+    fail "the exporter in the guest did not show the patch enabled"
+  ok "the exporter in the guest showed the patch enabled"
   grep -q '<svg id="timeline"' "$out/sample.html" || fail "HTML report has no timeline"
   grep -q 'lpmon verify: baking' "$out/sample.err" || fail "no progress on stderr"
   ;;
