@@ -319,6 +319,12 @@ json build_verify_report(const VerifyRun& run, const fs::path& dir, const gate::
   std::optional<double> overhead;
   if (weights > 0) overhead = weighted_overhead / weights;
   report["calls"] = calls;
+  // Under TCG the guest's CPU is emulated, and a busy host shows in every timing.
+  report["timing_note"] = run.accel == "tcg" ? json(
+                                                   "costs measured under TCG (emulated CPU) are "
+                                                   "noisy: compare them on KVM before trusting a "
+                                                   "difference")
+                                             : json();
   report["call_overhead"] = overhead ? json(*overhead) : json();
   if (transitioned && run.guest_finished && functions.empty()) {
     verdict.add(Phase::inconclusive,
@@ -572,6 +578,8 @@ std::string format_verify_text(const json& r) {
     }
     out << "\n";
   }
+  if (r["timing_note"].is_string())
+    out << "note:         " << r["timing_note"].get<std::string>() << "\n";
   out << "warnings:     " << r["kernel_warnings"].size() << "\n";
   for (const json& w : r["kernel_warnings"]) {
     // The first lines say where; the whole report is in --json and --report.

@@ -107,10 +107,12 @@ std::string timeline_svg(const json& timeline) {
     svg += text(10, 40 + i * row + row / 2 + 4, rows[i]);
     svg += rect(left, 40 + i * row + row - 1, plot, 1, "#e0e0e0");
   }
-  // Axis: about ten ticks of whole seconds.
-  const double span = t1 - t0;
-  const double step =
-      std::max(1.0, std::pow(10, std::floor(std::log10(span / 10 * 2))) * (span / 10 > 5 ? 5 : 1));
+  // Axis: at most about twelve ticks, at a round number of seconds.
+  double step = 1;
+  for (double candidate : {1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0}) {
+    step = candidate;
+    if ((t1 - t0) / candidate <= 12) break;
+  }
   for (double t = std::ceil(t0 / step) * step; t <= t1; t += step) {
     svg += rect(x(t), 30, 1, 3 * row + 10, "#eeeeee");
     svg += text(x(t), 24, num(t, 0) + " s", "middle", 11, "#666");
@@ -126,7 +128,10 @@ std::string timeline_svg(const json& timeline) {
     svg += rect(a, 44, std::max(b - a, 2.0), row - 8,
                 colour == phase_colours.end() ? "#cccccc" : colour->second,
                 str(p, "label") + ": " + num(number(p, "end") - number(p, "start"), 2) + " s");
-    if (b - a > 60) svg += text(a + 4, 44 + row / 2, str(p, "label"), "start", 11);
+    // Only where it fits: about 6.5 px a character at this size.
+    if (b - a > 8 + 6.5 * static_cast<double>(str(p, "label").size())) {
+      svg += text(a + 4, 44 + row / 2, str(p, "label"), "start", 11);
+    }
   }
   for (const json& t : timeline.value("transitions", json::array())) {
     const double a = x(number(t, "start")), b = x(number(t, "end"));
@@ -312,7 +317,7 @@ std::string render_verify_html(const json& r) {
   if (tr.is_object() && tr.contains("rounds")) html << ", " << tr["rounds"].dump() << " round(s)";
   html << "</td></tr>";
   if (tr.is_object() && tr.contains("blocking_tasks") && tr["blocking_tasks"].is_array()) {
-    html << "<tr><th>blocking tasks</th><td>" << tr["blocking_tasks"].size();
+    html << "<tr><th>tasks that held up a round</th><td>" << tr["blocking_tasks"].size();
     for (const json& t : tr["blocking_tasks"]) {
       if (t.is_object())
         html << " · " << escape(str(t, "comm")) << " (" << t.value("pid", 0) << ")";
@@ -346,6 +351,9 @@ std::string render_verify_html(const json& r) {
   html << "<h2>Patched functions</h2>\n<div class=\"legend\"><span style=\"background:"
        << kUnpatched << "\"></span>unpatched (before apply)<span style=\"background:" << kPatched
        << "\"></span>patched (after apply)</div>\n";
+  if (r.contains("timing_note") && r["timing_note"].is_string()) {
+    html << "<p><i>" << escape(r["timing_note"].get<std::string>()) << "</i></p>\n";
+  }
   int index = 0;
   for (const json& f : r.value("calls", json::array())) {
     html << "<h3>" << escape(str(f, "function")) << " <small>[" << escape(str(f, "object")) << "]";
