@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lpmon verify's tests (tests/verify/CMakeLists.txt): verify_test.sh MODE LPMON OUT-DIR ARGS...
 #   sample PATCH TARGET.ko       the sample patch set passes, every function called both ways
-#   warn PATCH VMLINUZ MODULES   a replacement that WARNs fails, the warning in the report
+#   warn PATCH VMLINUZ MODULES WORKLOAD   a replacement that WARNs fails, the warning in the
+#                                report; a user workload runs instead of the default
 #   refusals OTHER.ko OTHER-REL NOT-LIVEPATCH.ko VMLINUZ   refused before boot, distinct codes
 #   chromium CHECKER             the sample's HTML report renders its charts in Chromium
 set -euo pipefail
@@ -68,8 +69,9 @@ sample)
   grep -q 'lpmon verify: baking' "$out/sample.err" || fail "no progress on stderr"
   ;;
 warn)
-  patch=$1 kernel=$2 modules=$3
-  run warn "$patch" --kernel "$kernel" --modules "$modules" --bake 2s --report "$out/warn.html"
+  patch=$1 kernel=$2 modules=$3 workload=$4
+  run warn "$patch" --kernel "$kernel" --modules "$modules" --workload "$workload" --bake 2s \
+    --report "$out/warn.html"
   [ "$rc" -eq 1 ] || { cat "$out/warn.json"; fail "a warning replacement: exit $rc, expected 1"; }
   r=$out/warn.json
   [ "$(field "$r" 'r["verdict"]')" = Failed ] || fail "verdict"
@@ -81,6 +83,11 @@ warn)
   [ "$(field "$r" '"warn" in r["taint"]["unexpected_flags"]')" = True ] || fail "taint W not reported"
   grep -q 'warn_cmdline_proc_show' "$out/warn.html" || fail "the warning is not in the HTML report"
   ok "Failed, taint W, warning in JSON and HTML"
+  # The user's workload ran in place of the default: exactly its 20 calls in each phase.
+  [ "$(field "$r" 'r["workload"]')" = "$workload" ] || fail "the report does not name the workload"
+  counts=$(field "$r" '[(f["unpatched"]["calls"], f["patched"]["calls"]) for f in r["calls"]]')
+  [ "$counts" = "[(20, 20)]" ] || fail "calls of cmdline_proc_show unpatched, patched: $counts, expected 20 each"
+  ok "--workload ran: 20 calls unpatched, 20 patched"
   ;;
 refusals)
   other=$1 other_release=$2 not_livepatch=$3 kernel=$4
