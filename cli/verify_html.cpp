@@ -139,11 +139,11 @@ std::string timeline_svg(const json& timeline) {
     const std::string label = str(t, "direction") + " " + str(t, "result") + ", " +
                               num(number(t, "end") - number(t, "start"), 2) + " s, " +
                               num(number(t, "rounds"), 0) + " round(s)";
-    svg += rect(a, 40 + row + 4, std::max(b - a, 6.0), row - 8, patching ? kPatching : kUnpatching,
+    svg += rect(a, 40 + row + 4, std::max(b - a, 8.0), row - 8, patching ? kPatching : kUnpatching,
                 label);
     // Labels go right of the bar, or left of it near the end of the axis.
     if (b < width - 320) {
-      svg += text(std::max(b, a + 6) + 4, 40 + row + row / 2 + 2, label, "start", 11);
+      svg += text(std::max(b, a + 8) + 4, 40 + row + row / 2 + 2, label, "start", 11);
     } else {
       svg += text(a - 4, 40 + row + row / 2 + 2, label, "end", 11);
     }
