@@ -189,6 +189,13 @@ std::vector<std::string> related_log_lines(KernelLog* log, const std::string& mo
   return lines;
 }
 
+// A progress line is redrawn in place on a terminal that can; logs and serial consoles get
+// a line per change instead.
+bool progress_rewrites_in_place() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDERR_FILENO) && term && *term && std::string_view(term) != "dumb";
+}
+
 bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
   if (yes) return true;
   if (!::isatty(STDIN_FILENO)) {
@@ -444,7 +451,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
 
   std::unique_ptr<KernelLog> log = open_kernel_log("apply", err);
   report.taint_before = read_taint(options.paths).mask;
-  TransitionFollower follower(options.paths, err, ::isatty(STDERR_FILENO));
+  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
   if (!follower.fallback_reason().empty()) {
     err << "lpmon apply: warning: following the transition by polling sysfs every 100 ms, as the "
            "BPF tracer is unavailable: "
@@ -625,7 +632,7 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
                   "its patch was no longer active (replaced or disabled); module unloaded");
   }
 
-  TransitionFollower follower(options.paths, err, ::isatty(STDERR_FILENO));
+  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
   if (!follower.fallback_reason().empty()) {
     err << "lpmon revert: warning: following the transition by polling sysfs every 100 ms: "
         << follower.fallback_reason() << '\n';

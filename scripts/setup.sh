@@ -49,6 +49,9 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   qemu-system-x86 busybox-static cpio xz-utils kmod
   golang-go golang-github-victoriametrics-metricsql-dev python3-yaml python3-prometheus-client
+  # fleet rollout test: Ansible on the host, an ssh server and sftp in each guest
+  ansible-core dropbear-bin openssh-client openssh-sftp-server curl
+  # lpmon verify's report check: a screenshot in headless Chromium, read with PIL
   chromium python3 python3-pil
 )
 

@@ -38,8 +38,11 @@ for query in \
   table "$query"
 done
 transitions=$(value 'sum(max_over_time(lpmon_transitions_total[10m]))')
-[ -n "$transitions" ] && [ "${transitions%.*}" -ge 3 ] ||
-  { echo "demo: Prometheus saw ${transitions:-no} transitions, expected 3"; exit 1; }
+[ -n "$transitions" ] && [ "${transitions%.*}" -ge 4 ] ||
+  { echo "demo: Prometheus saw ${transitions:-no} transitions, expected 4"; exit 1; }
+reversed=$(value 'sum(max_over_time(lpmon_transitions_total{result="reversed"}[10m]))')
+[ "${reversed%.*}" = 1 ] ||
+  { echo "demo: Prometheus saw ${reversed:-no} reversed transitions, expected the rollback's 1"; exit 1; }
 
 if [ -t 0 ]; then
   echo
