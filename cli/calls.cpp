@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
+#include "lpmon/module_inspector.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -219,7 +220,8 @@ struct CallsReporter::State {
         calls({.paths = o.paths,
                .probe = o.probe,
                .only = o.functions,
-               .max_functions = o.max_functions}) {}
+               .max_functions = o.max_functions,
+               .also = o.also}) {}
 
   CallsOptions options;
   std::ostream& out;
@@ -281,7 +283,35 @@ void CallsReporter::report() {
   s.out.flush();
 }
 
-int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err) {
+// The functions a patch module replaces, named as sysfs names them (sympos 0 is 1 there).
+static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file,
+                                                       const KernelPaths& paths) {
+  ModuleInspector inspector({.kernel_btf = std::nullopt, .paths = paths});
+  const ModuleInfo module = inspector.inspect(file);
+  if (!module.patch.objects) {
+    throw ModuleFileError(
+        ModuleFileProblem::corrupt,
+        file + ": cannot tell which functions it replaces: " + module.patch.elf_unknown_reason);
+  }
+  std::vector<bpf::FunctionId> functions;
+  for (const PatchedObject& object : *module.patch.objects) {
+    for (const PatchedFunction& f : object.functions) {
+      functions.push_back({object.name, f.name, f.sympos == 0 ? 1 : f.sympos});
+    }
+  }
+  return functions;
+}
+
+int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
+  CallsOptions options = given;
+  for (const std::string& file : options.patch_files) {
+    try {
+      for (auto& f : functions_of_patch(file, options.paths)) options.also.push_back(std::move(f));
+    } catch (const ModuleFileError& error) {
+      err << "lpmon calls: " << error.what() << '\n';
+      return to_int(ExitCode::invalid_input);
+    }
+  }
   bpf::set_libbpf_verbose(options.verbose);
   CallsReporter reporter(options, out);
   std::optional<bpf::RunTimeStats> run_time_stats;
@@ -341,6 +371,11 @@ Command add_calls_command(CLI::App& lpmon) {
       ->check(CLI::PositiveNumber);
   calls->add_option("--function", options->functions, "Observe only this function (repeatable)")
       ->type_name("NAME");
+  calls
+      ->add_option("--patch", options->patch_files,
+                   "Also observe the functions this livepatch module replaces, before it is "
+                   "loaded too: a baseline of their unpatched cost (repeatable)")
+      ->type_name("PATCH.ko");
   calls
       ->add_option_function<std::string>(
           "--probe",

@@ -22,6 +22,9 @@ struct CallsOptions {
   std::chrono::milliseconds interval{1000};
   std::optional<std::uint64_t> count;  // stop after this many intervals
   std::vector<std::string> functions;  // only these; empty: every patched function
+  // --patch: also the functions these module files replace, patched yet or not
+  std::vector<std::string> patch_files;
+  std::vector<bpf::FunctionId> also;  // what run_calls resolved patch_files to
   bpf::ProbeKind probe = bpf::ProbeKind::kprobe;
   std::size_t max_functions = 16;
   bool verbose = false;    // libbpf's own messages
