@@ -189,6 +189,13 @@ std::vector<std::string> related_log_lines(KernelLog* log, const std::string& mo
   return lines;
 }
 
+// A progress line is redrawn in place on a terminal that can; logs and serial consoles get
+// a line per change instead.
+bool progress_rewrites_in_place() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDERR_FILENO) && term && *term && std::string_view(term) != "dumb";
+}
+
 bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
   if (yes) return true;
   if (!::isatty(STDIN_FILENO)) {
@@ -196,7 +203,8 @@ bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
     return false;
   }
   err << "Forcing marks every task of the transition of " << patch
-      << " as switched, whether or not it is safe; the module can then never be unloaded.\n"
+      << " as switched, whether or not it is safe; the modules of the patches it replaces can "
+         "then never be unloaded.\n"
       << "Type 'force' to force it: ";
   err.flush();
   std::string answer;
@@ -444,7 +452,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
 
   std::unique_ptr<KernelLog> log = open_kernel_log("apply", err);
   report.taint_before = read_taint(options.paths).mask;
-  TransitionFollower follower(options.paths, err, ::isatty(STDERR_FILENO));
+  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
   if (!follower.fallback_reason().empty()) {
     err << "lpmon apply: warning: following the transition by polling sysfs every 100 ms, as the "
            "BPF tracer is unavailable: "
@@ -625,7 +633,7 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
                   "its patch was no longer active (replaced or disabled); module unloaded");
   }
 
-  TransitionFollower follower(options.paths, err, ::isatty(STDERR_FILENO));
+  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
   if (!follower.fallback_reason().empty()) {
     err << "lpmon revert: warning: following the transition by polling sysfs every 100 ms: "
         << follower.fallback_reason() << '\n';
@@ -699,7 +707,8 @@ Command add_apply_command(CLI::App& lpmon) {
   CLI::Option* force = apply->add_flag(
       "--force", options->force,
       "When the transition outruns --timeout, force it (writes 1 to force) instead of reversing "
-      "it; asks for confirmation. A forced patch can never be unloaded");
+      "it; asks for confirmation. The modules of the patches it replaces can then never be "
+      "unloaded");
   apply->add_flag("--yes", options->yes, "Confirm --force without asking")->needs(force);
   add_kernel_root_options(*apply, options->paths);
   apply->footer(

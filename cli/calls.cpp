@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
+#include "lpmon/module_inspector.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -211,12 +212,108 @@ std::vector<json> refresh_to_json(const bpf::RefreshReport& report,
   return events;
 }
 
-int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err) {
+struct CallsReporter::State {
+  using Clock = std::chrono::steady_clock;
+  State(const CallsOptions& o, std::ostream& stream)
+      : options(o),
+        out(stream),
+        calls({.paths = o.paths,
+               .probe = o.probe,
+               .only = o.functions,
+               .max_functions = o.max_functions,
+               .also = o.also}) {}
+
+  CallsOptions options;
+  std::ostream& out;
+  bpf::PatchedCalls calls;
+  // The counters each function had at the end of the last interval.
+  std::map<bpf::FunctionId, std::pair<bpf::CallCounters, Clock::time_point>> last;
+};
+
+CallsReporter::CallsReporter(const CallsOptions& options, std::ostream& out)
+    : state_(std::make_unique<State>(options, out)) {}
+
+CallsReporter::~CallsReporter() = default;
+
+std::size_t CallsReporter::observed() const {
+  return state_->last.size();
+}
+
+void CallsReporter::refresh() {
+  State& s = *state_;
+  const bpf::RefreshReport report = s.calls.refresh();
+  if (report.empty()) return;
+  const auto observed = s.calls.read();
+  const auto wall = std::chrono::system_clock::now();
+  for (const auto& id : report.detached) s.last.erase(id);
+  for (const auto& id : report.attached) {
+    if (const auto* f = find_observed(observed, id)) s.last[id] = {{}, f->attached_at};
+  }
+  if (s.options.json) {
+    for (const json& j : refresh_to_json(report, observed, wall)) s.out << j.dump() << '\n';
+  } else {
+    s.out << format_refresh_text(report, observed, s.options.max_functions, wall);
+  }
+  s.out.flush();
+}
+
+void CallsReporter::report() {
+  State& s = *state_;
+  const State::Clock::time_point now = State::Clock::now();
+  const auto wall = std::chrono::system_clock::now();
+  for (bpf::ObservedFunction& f : s.calls.read()) {
+    auto& [before, since] = s.last[f.function];
+    CallsSample sample;
+    sample.delta = f.counters.since(before);
+    sample.interval = now - since;
+    if (s.options.stats) {
+      for (int fd : f.program_fds) sample.costs.push_back(bpf::program_cost(fd));
+    }
+    before = f.counters;
+    since = now;
+    sample.function = std::move(f);
+    if (s.options.json) {
+      s.out << calls_to_json(sample, wall).dump() << '\n';
+    } else {
+      std::string text = format_calls_text(sample, wall);
+      if (!s.options.histograms) text = text.substr(0, text.find('\n') + 1);
+      s.out << text;
+    }
+  }
+  s.out.flush();
+}
+
+// The functions a patch module replaces, named as sysfs names them (sympos 0 is 1 there).
+static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file,
+                                                       const KernelPaths& paths) {
+  ModuleInspector inspector({.kernel_btf = std::nullopt, .paths = paths});
+  const ModuleInfo module = inspector.inspect(file);
+  if (!module.patch.objects) {
+    throw ModuleFileError(
+        ModuleFileProblem::corrupt,
+        file + ": cannot tell which functions it replaces: " + module.patch.elf_unknown_reason);
+  }
+  std::vector<bpf::FunctionId> functions;
+  for (const PatchedObject& object : *module.patch.objects) {
+    for (const PatchedFunction& f : object.functions) {
+      functions.push_back({object.name, f.name, f.sympos == 0 ? 1 : f.sympos});
+    }
+  }
+  return functions;
+}
+
+int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
+  CallsOptions options = given;
+  for (const std::string& file : options.patch_files) {
+    try {
+      for (auto& f : functions_of_patch(file, options.paths)) options.also.push_back(std::move(f));
+    } catch (const ModuleFileError& error) {
+      err << "lpmon calls: " << error.what() << '\n';
+      return to_int(ExitCode::invalid_input);
+    }
+  }
   bpf::set_libbpf_verbose(options.verbose);
-  bpf::PatchedCalls calls({.paths = options.paths,
-                           .probe = options.probe,
-                           .only = options.functions,
-                           .max_functions = options.max_functions});
+  CallsReporter reporter(options, out);
   std::optional<bpf::RunTimeStats> run_time_stats;
   if (options.stats) run_time_stats.emplace();
 
@@ -224,32 +321,13 @@ int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err)
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
 
-  using Clock = std::chrono::steady_clock;
-  // The counters each function had at the end of the last interval.
-  std::map<bpf::FunctionId, std::pair<bpf::CallCounters, Clock::time_point>> last;
-  auto refresh = [&] {
-    const bpf::RefreshReport report = calls.refresh();
-    if (report.empty()) return;
-    const auto observed = calls.read();
-    const auto wall = std::chrono::system_clock::now();
-    for (const auto& id : report.detached) last.erase(id);
-    for (const auto& id : report.attached) {
-      if (const auto* f = find_observed(observed, id)) last[id] = {{}, f->attached_at};
-    }
-    if (options.json) {
-      for (const json& j : refresh_to_json(report, observed, wall)) out << j.dump() << '\n';
-    } else {
-      out << format_refresh_text(report, observed, options.max_functions, wall);
-    }
-    out.flush();
-  };
-
-  refresh();
+  reporter.refresh();
   // The line scripts wait for: every patched function found so far is being counted.
-  err << "lpmon: counting calls of " << last.size() << " patched function"
-      << (last.size() == 1 ? "" : "s") << "; Ctrl-C to end\n";
+  err << "lpmon: counting calls of " << reporter.observed() << " patched function"
+      << (reporter.observed() == 1 ? "" : "s") << "; Ctrl-C to end\n";
   err.flush();
 
+  using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   for (std::uint64_t reported = 0; !options.count || reported < *options.count; ++reported) {
     const Clock::time_point tick = start + options.interval * (reported + 1);
@@ -258,28 +336,9 @@ int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err)
           std::min<Clock::duration>(tick - Clock::now(), std::chrono::milliseconds(50)));
     }
     // Ctrl-C ends with the partial interval, as funclatency does.
-    const Clock::time_point now = Clock::now();
-    const auto wall = std::chrono::system_clock::now();
-    for (bpf::ObservedFunction& f : calls.read()) {
-      auto& [before, since] = last[f.function];
-      CallsSample sample;
-      sample.delta = f.counters.since(before);
-      sample.interval = now - since;
-      if (options.stats) {
-        for (int fd : f.program_fds) sample.costs.push_back(bpf::program_cost(fd));
-      }
-      before = f.counters;
-      since = now;
-      sample.function = std::move(f);
-      if (options.json) {
-        out << calls_to_json(sample, wall).dump() << '\n';
-      } else {
-        out << format_calls_text(sample, wall);
-      }
-    }
-    out.flush();
+    reporter.report();
     if (stop_requested) break;
-    refresh();
+    reporter.refresh();
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -312,6 +371,11 @@ Command add_calls_command(CLI::App& lpmon) {
       ->check(CLI::PositiveNumber);
   calls->add_option("--function", options->functions, "Observe only this function (repeatable)")
       ->type_name("NAME");
+  calls
+      ->add_option("--patch", options->patch_files,
+                   "Also observe the functions this livepatch module replaces, before it is "
+                   "loaded too: a baseline of their unpatched cost (repeatable)")
+      ->type_name("PATCH.ko");
   calls
       ->add_option_function<std::string>(
           "--probe",

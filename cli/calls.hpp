@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -21,9 +22,13 @@ struct CallsOptions {
   std::chrono::milliseconds interval{1000};
   std::optional<std::uint64_t> count;  // stop after this many intervals
   std::vector<std::string> functions;  // only these; empty: every patched function
+  // --patch: also the functions these module files replace, patched yet or not
+  std::vector<std::string> patch_files;
+  std::vector<bpf::FunctionId> also;  // what run_calls resolved patch_files to
   bpf::ProbeKind probe = bpf::ProbeKind::kprobe;
   std::size_t max_functions = 16;
-  bool verbose = false;  // libbpf's own messages
+  bool verbose = false;    // libbpf's own messages
+  bool histograms = true;  // text: each interval's latency histogram under its line
   KernelPaths paths;
 };
 
@@ -61,6 +66,27 @@ std::string format_refresh_text(const bpf::RefreshReport& report,
 std::vector<nlohmann::json> refresh_to_json(const bpf::RefreshReport& report,
                                             const std::vector<bpf::ObservedFunction>& observed,
                                             std::chrono::system_clock::time_point wall);
+
+// Counts the calls of patched functions and prints them an interval at a time, in text or
+// JSON lines: lpmon calls, and lpmon trace --calls beside the transitions.
+class CallsReporter {
+ public:
+  // Throws BpfError or LivepatchUnsupportedError; attaches nothing until refresh().
+  CallsReporter(const CallsOptions& options, std::ostream& out);
+  ~CallsReporter();
+  CallsReporter(const CallsReporter&) = delete;
+  CallsReporter& operator=(const CallsReporter&) = delete;
+
+  // Attaches to newly patched functions and detaches from the others, printing what changed.
+  void refresh();
+  // Prints every observed function's calls since the last report (or since it was attached).
+  void report();
+  std::size_t observed() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Reports every interval until Ctrl-C or --count. Returns an exit code.
 int run_calls(const CallsOptions& options, std::ostream& out, std::ostream& err);

@@ -30,5 +30,6 @@ Command add_gate_command(CLI::App& lpmon);
 Command add_calls_command(CLI::App& lpmon);
 Command add_apply_command(CLI::App& lpmon);
 Command add_revert_command(CLI::App& lpmon);
+Command add_verify_command(CLI::App& lpmon);
 
 }  // namespace lpmon::cli

@@ -52,7 +52,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   const std::vector<Command> commands{
       add_status_command(app),  add_trace_command(app),  add_build_command(app),
       add_inspect_command(app), add_gate_command(app),   add_calls_command(app),
-      add_apply_command(app),   add_revert_command(app),
+      add_apply_command(app),   add_revert_command(app), add_verify_command(app),
   };
 
   try {

@@ -6,7 +6,9 @@
 #include <string_view>
 
 #include "command.hpp"
+#include "lpmon/kernel_log.hpp"
 #include "text_report.hpp"
+#include "transition_follower.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -16,6 +18,8 @@ using nlohmann::json;
 // Column where values start in the text report, so that they line up like `systemctl status`.
 // Enough pids to start an investigation without flooding the terminal; --json has all.
 constexpr std::size_t kMaxPidsShown = 10;
+// Pending tasks described with their stacks (text shows kMaxPidsShown of them).
+constexpr std::size_t kMaxTasksDescribed = 100;
 
 template <typename T>
 json nullable(const std::optional<T>& value) {
@@ -117,7 +121,35 @@ StatusReport build_status_report(const KernelPaths& paths) {
   report.state = overall_state(report.patches);
 
   report.transition = transition_progress(paths, report.patches);
+  if (report.transition) {
+    const auto patch =
+        std::find_if(report.patches.begin(), report.patches.end(),
+                     [&](const LivepatchPatch& p) { return p.name == report.transition->patch; });
+    std::vector<pid_t> pids = report.transition->tasks.not_at_target;
+    if (pids.size() > kMaxTasksDescribed) pids.resize(kMaxTasksDescribed);
+    if (patch != report.patches.end()) {
+      report.pending = describe_pending_tasks(paths, *patch, pids);
+    }
+    if (auto start = transition_start_usec(read_kernel_log(), report.transition->patch)) {
+      const double now_usec = std::chrono::duration<double, std::micro>(monotonic_now()).count();
+      if (now_usec >= static_cast<double>(*start)) {
+        report.transition_seconds = (now_usec - static_cast<double>(*start)) / 1e6;
+      }
+    }
+  }
   return report;
+}
+
+PatchLevel patch_level(const std::vector<LivepatchPatch>& patches) {
+  PatchLevel level;
+  std::set<std::string> cves;
+  for (const LivepatchPatch& patch : patches) {
+    if (!patch.enabled) continue;
+    level.patches.push_back(&patch);
+    cves.insert(patch.cves.begin(), patch.cves.end());
+  }
+  level.cves.assign(cves.begin(), cves.end());
+  return level;
 }
 
 ExitCode status_exit_code(LivepatchState state) {
@@ -135,6 +167,18 @@ ExitCode status_exit_code(LivepatchState state) {
 }
 
 json status_to_json(const StatusReport& report) {
+  auto pending_tasks_json = [](const std::vector<PendingTask>& tasks) {
+    json list = json::array();
+    for (const PendingTask& task : tasks) {
+      list.push_back({{"pid", task.pid},
+                      {"comm", task.comm},
+                      {"state", std::string(1, task.state)},
+                      {"reason", task.reason},
+                      {"function", task.function.empty() ? json(nullptr) : json(task.function)},
+                      {"stack", task.stack}});
+    }
+    return list;
+  };
   json patches = json::array();
   for (const LivepatchPatch& patch : report.patches) {
     json objects = json::array();
@@ -172,7 +216,16 @@ json status_to_json(const StatusReport& report) {
         {"tasks",
          {{"idle", tasks.idle}, {"unpatched", tasks.unpatched}, {"patched", tasks.patched}}},
         {"pending_pids", tasks.not_at_target},
+        {"running_seconds", nullable(report.transition_seconds)},
+        {"pending_tasks", pending_tasks_json(report.pending)},
     };
+  }
+  const PatchLevel level = patch_level(report.patches);
+  json level_patches = json::array();
+  for (const LivepatchPatch* patch : level.patches) {
+    level_patches.push_back({{"name", patch->name},
+                             {"version", nullable(patch->version)},
+                             {"transition", patch->transition}});
   }
 
   return {
@@ -183,6 +236,7 @@ json status_to_json(const StatusReport& report) {
         {"letters", report.taint.letters()},
         {"flags", taint_flags},
         {"unknown_bits", report.taint.unknown_bits()}}},
+      {"patch_level", {{"patches", level_patches}, {"cves", level.cves}}},
       {"patches", patches},
       {"transition", transition},
       {"state", state_id(report.state)},
@@ -194,10 +248,44 @@ std::string render_status_text(const StatusReport& report) {
   field(out, "Kernel release", report.kernel_release);
   field(out, "Livepatch", "supported");
   render_taint(out, report.taint);
+  const PatchLevel level = patch_level(report.patches);
+  if (level.patches.empty()) {
+    field(out, "Patch level", "none");
+  } else {
+    std::string text;
+    for (const LivepatchPatch* patch : level.patches) {
+      text += (text.empty() ? "" : ", ") + patch->name +
+              (patch->version ? " version " + *patch->version : "") +
+              (patch->transition ? " (in transition)" : "");
+    }
+    field(out, "Patch level", text);
+    if (!level.cves.empty()) {
+      std::string cves;
+      for (const std::string& cve : level.cves) cves += (cves.empty() ? "" : " ") + cve;
+      field(out, "CVEs fixed", cves);
+    }
+  }
   field(out, "Patches", std::to_string(report.patches.size()));
   for (const LivepatchPatch& patch : report.patches) render_patch(out, patch);
   out << '\n';
-  if (report.transition) field(out, "Transition", describe_progress(*report.transition));
+  if (report.transition) {
+    std::string text = describe_progress(*report.transition);
+    if (report.transition_seconds) {
+      char running[48];
+      std::snprintf(running, sizeof running, ", running for %.1f s", *report.transition_seconds);
+      text += running;
+    }
+    field(out, "Transition", text);
+    for (std::size_t i = 0; i < report.pending.size() && i < kMaxPidsShown; ++i) {
+      const PendingTask& task = report.pending[i];
+      std::string why = task.reason == "sleeping_in_function" ? "sleeping in " + task.function
+                        : task.reason == "running" ? "running (its stack cannot be checked)"
+                                                   : "not switched yet";
+      field(out, "Blocking",
+            std::to_string(task.pid) + " " + task.comm + " (" + task.state + "): " + why);
+      for (const std::string& frame : task.stack) continuation(out, "  " + frame);
+    }
+  }
   field(out, "State",
         report.state == LivepatchState::unknown
             ? "unknown (some patches could not be read, see Error above)"

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,18 @@ struct StatusReport {
   std::vector<LivepatchPatch> patches;
   LivepatchState state = LivepatchState::unknown;
   std::optional<TransitionProgress> transition;
+  // During a transition: the first pending tasks in detail, and how long it has run (from
+  // the kernel log; nullopt when the log no longer has its start).
+  std::vector<PendingTask> pending;
+  std::optional<double> transition_seconds;
 };
+
+// The effective patch level: the enabled patches, their versions and the CVEs they fix.
+struct PatchLevel {
+  std::vector<const LivepatchPatch*> patches;
+  std::vector<std::string> cves;  // sorted, without duplicates
+};
+PatchLevel patch_level(const std::vector<LivepatchPatch>& patches);
 
 // Throws LivepatchUnsupportedError without livepatch support, KernelError when the kernel's
 // release, taint or livepatch directory cannot be read.

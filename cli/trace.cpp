@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "calls.hpp"
 #include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
@@ -368,6 +369,18 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
       },
       options.paths, {.blocked_tasks = options.tasks});
 
+  // Calls are counted beside the transitions, reported once a second.
+  std::unique_ptr<CallsReporter> calls;
+  if (options.calls) {
+    CallsOptions calls_options;
+    calls_options.json = options.json;
+    calls_options.histograms = false;
+    calls_options.paths = options.paths;
+    calls = std::make_unique<CallsReporter>(calls_options, out);
+    calls->refresh();
+  }
+  auto next_calls = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+
   stop_requested = 0;
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -382,6 +395,12 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
   while (!stop_requested && (!options.count || seen < *options.count) &&
          std::chrono::steady_clock::now() < deadline) {
     tracer.poll(std::chrono::milliseconds(100));
+    if (calls && std::chrono::steady_clock::now() >= next_calls) {
+      // Rates first, then any function a transition just patched or unpatched.
+      calls->report();
+      calls->refresh();
+      next_calls += std::chrono::seconds(1);
+    }
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -417,6 +436,11 @@ Command add_trace_command(CLI::App& lpmon) {
       ->excludes(tasks)
       ->excludes(count)
       ->excludes(duration);
+  trace
+      ->add_flag("--calls", options->calls,
+                 "Also count the calls of every patched function and show their rate and mean "
+                 "latency each second (kprobes, as lpmon calls)")
+      ->excludes("--scan");
   trace->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
   add_kernel_root_options(*trace, options->paths, false);
   return {trace, [options](std::ostream& out, std::ostream& err) {

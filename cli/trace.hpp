@@ -20,6 +20,7 @@ struct TraceOptions {
   bool json = false;
   bool tasks = false;  // also the tasks that hold a transition up, and each failed round
   bool scan = false;   // instead: every task's patch state, read once
+  bool calls = false;  // also the calls of every patched function, each second
   std::optional<std::uint64_t> count;                 // stop after this many events
   std::optional<std::chrono::milliseconds> duration;  // stop after this long
   bool verbose = false;                               // libbpf's own messages

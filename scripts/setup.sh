@@ -49,6 +49,10 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   qemu-system-x86 busybox-static cpio xz-utils kmod
   golang-go golang-github-victoriametrics-metricsql-dev python3-yaml python3-prometheus-client
+  # fleet rollout test: Ansible on the host, an ssh server and sftp in each guest
+  ansible-core dropbear-bin openssh-client openssh-sftp-server curl
+  # lpmon verify's report check: a screenshot in headless Chromium, read with PIL
+  chromium python3 python3-pil
 )
 
 apt_updated=0
@@ -112,24 +116,9 @@ fi
 # --- the test kernel image, unpacked into the build tree
 kernel_dir="$build_dir/test-kernel/$release"
 mkdir -p "$kernel_dir"
-image_pkg="linux-image-$release"
 if [ ! -f "$kernel_dir/vmlinuz" ]; then
-  deb=$(ls "$kernel_dir"/"${image_pkg}"_*.deb 2>/dev/null | head -n 1 || true)
-  if [ -z "$deb" ]; then
-    log "downloading $image_pkg"
-    (cd "$kernel_dir" && apt-get download -q "$image_pkg" >/dev/null 2>&1) || {
-      apt_update_once
-      (cd "$kernel_dir" && apt-get download -q "$image_pkg") ||
-        die "could not download $image_pkg from the Debian registry (network, or pin another ABI with --kernel-abi)"
-    }
-    deb=$(ls "$kernel_dir"/"${image_pkg}"_*.deb | head -n 1)
-  fi
-  log "unpacking $(basename "$deb")"
-  rm -rf "$kernel_dir/root"
-  dpkg-deb -x "$deb" "$kernel_dir/root"
-  cp "$kernel_dir/root/boot/vmlinuz-$release" "$kernel_dir/vmlinuz.tmp"
-  mv "$kernel_dir/vmlinuz.tmp" "$kernel_dir/vmlinuz"
-  rm -f "$deb"
+  "$repo_root/scripts/fetch-kernel.sh" --release "$release" --dir "$kernel_dir" ||
+    die "could not fetch linux-image-$release (network, or pin another ABI with --kernel-abi)"
 fi
 
 # The kernel modules stay where dpkg put them; the guest harness copies the few it needs.

@@ -100,3 +100,25 @@ std::optional<std::string> kbuild_release(const std::filesystem::path& kdir) {
 }
 
 }  // namespace lpmon
+
+namespace lpmon {
+
+std::optional<std::string> bzimage_release(const std::filesystem::path& bzimage) {
+  // x86 boot protocol (Documentation/x86/boot.rst): "HdrS" at 0x202, and at 0x20e the offset,
+  // less 0x200, of the version string "<release> (<builder>) #<n> ...".
+  std::ifstream in(bzimage, std::ios::binary);
+  char header[0x210];
+  if (!in.read(header, sizeof header) || std::string_view(header + 0x202, 4) != "HdrS") {
+    return std::nullopt;
+  }
+  const unsigned offset =
+      static_cast<unsigned char>(header[0x20e]) | static_cast<unsigned char>(header[0x20f]) << 8;
+  if (offset == 0) return std::nullopt;
+  in.seekg(offset + 0x200);
+  std::string release;
+  for (char c; release.size() < 256 && in.get(c) && c != ' ' && c != '\0';) release += c;
+  if (release.empty() || release[0] < '0' || release[0] > '9') return std::nullopt;
+  return release;
+}
+
+}  // namespace lpmon

@@ -50,6 +50,34 @@ bool parse_kmsg_record(std::string_view text, KernelLogRecord& record) {
   return true;
 }
 
+std::vector<KernelLogRecord> read_kernel_log(const std::filesystem::path& device) {
+  const int fd = ::open(device.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::vector<KernelLogRecord> records;
+  std::array<char, 8192> buffer;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && (errno == EINTR || errno == EPIPE)) continue;
+    if (n <= 0) break;
+    KernelLogRecord record;
+    if (parse_kmsg_record(std::string_view(buffer.data(), static_cast<std::size_t>(n)), record)) {
+      records.push_back(std::move(record));
+    }
+  }
+  ::close(fd);
+  return records;
+}
+
+std::optional<std::uint64_t> transition_start_usec(const std::vector<KernelLogRecord>& log,
+                                                   std::string_view patch) {
+  // kernel/livepatch/transition.c, klp_start_transition(), with livepatch's pr_fmt.
+  const std::string opening = "livepatch: '" + std::string(patch) + "': starting ";
+  for (auto it = log.rbegin(); it != log.rend(); ++it) {
+    if (it->message.starts_with(opening) && it->message.ends_with(" transition")) return it->usec;
+  }
+  return std::nullopt;
+}
+
 KernelLog::KernelLog(const std::filesystem::path& device) {
   fd_ = ::open(device.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0) {

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <system_error>
 
 #include "kernel_file.hpp"
@@ -366,6 +368,45 @@ std::optional<TransitionProgress> transition_progress(const KernelPaths& paths,
       .target_state = target,
       .tasks = census_task_patch_states(paths, target),
   };
+}
+
+std::vector<PendingTask> describe_pending_tasks(const KernelPaths& paths,
+                                                const LivepatchPatch& patch,
+                                                const std::vector<pid_t>& pids) {
+  std::set<std::string> changed;
+  for (const LivepatchObject& object : patch.objects) {
+    for (const LivepatchFunc& func : object.funcs) changed.insert(func.name);
+  }
+  std::vector<PendingTask> tasks;
+  for (pid_t pid : pids) {
+    const fs::path dir = paths.procfs / std::to_string(pid);
+    const detail::FileText stat = detail::read_kernel_file(dir / "stat");
+    if (stat.error != 0) continue;  // gone
+    PendingTask task;
+    task.pid = pid;
+    // "pid (comm) S ...": comm may hold spaces and parentheses; the last ')' ends it.
+    const auto open = stat.text.find('(');
+    const auto close = stat.text.rfind(')');
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      task.comm = stat.text.substr(open + 1, close - open - 1);
+      if (close + 2 < stat.text.size()) task.state = stat.text[close + 2];
+    }
+    // "[<0>] lpmon_target_wait_released+0x4d/0x90 [lpmon_target]"
+    std::istringstream stack(detail::read_kernel_file(dir / "stack").text);
+    for (std::string line; std::getline(stack, line);) {
+      const auto start = line.find("] ");
+      if (start == std::string::npos) continue;
+      std::string function = line.substr(start + 2);
+      function = function.substr(0, function.find_first_of("+ "));
+      if (task.function.empty() && changed.count(function)) task.function = function;
+      task.stack.push_back(std::move(function));
+    }
+    task.reason = !task.function.empty() ? "sleeping_in_function"
+                  : task.state == 'R'    ? "running"
+                                         : "pending";
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
 }
 
 }  // namespace lpmon

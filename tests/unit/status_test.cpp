@@ -115,9 +115,34 @@ TEST(StatusJson, TransitionShape) {
   EXPECT_EQ(doc.at("state"), "in_transition");
   EXPECT_EQ(doc.at("patches").at(1).at("replace"), true);
   EXPECT_EQ(doc.at("patches").at(1).at("stack_order"), 2);
-  EXPECT_EQ(doc.at("transition"), json::parse(R"({"patch": "kpatch_cve_b", "target": "patched",
+  EXPECT_EQ(doc.at("transition"), json::parse(R"json({"patch": "kpatch_cve_b", "target": "patched",
                                                   "tasks": {"idle": 0, "unpatched": 2, "patched": 3},
-                                                  "pending_pids": [17, 100]})"));
+                                                  "pending_pids": [17, 100],
+                                                  "running_seconds": null,
+                                                  "pending_tasks": [
+        {"pid": 17, "comm": "cat (x)", "state": "S", "reason": "sleeping_in_function",
+         "function": "show_stat", "stack": ["show_stat", "seq_read_iter", "vfs_read",
+         "ksys_read", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"]},
+        {"pid": 100, "comm": "worker", "state": "R", "reason": "running", "function": null,
+         "stack": []}]})json"));
+}
+
+TEST(StatusText, NamesEachBlockingTaskWithWhyAndStack) {
+  const std::string text =
+      render_status_text(build_status_report(fixture("linux-6.14-transition")));
+  EXPECT_THAT(text, HasSubstr("Blocking:        17 cat (x) (S): sleeping in show_stat\n"
+                              "                   show_stat\n"
+                              "                   seq_read_iter\n"));
+  EXPECT_THAT(text, HasSubstr("Blocking:        100 worker (R): running (its stack cannot be "
+                              "checked)\n"));
+}
+
+TEST(StatusText, PatchLevelListsTheEnabledPatchesAndTheirCves) {
+  const std::string text = render_status_text(build_status_report(fixture("linux-6.1-patched")));
+  EXPECT_THAT(text, HasSubstr("Patch level:     livepatch_sample\n"));
+  const std::string stacked =
+      render_status_text(build_status_report(fixture("linux-6.14-transition")));
+  EXPECT_THAT(stacked, HasSubstr("Patch level:     kpatch_cve_a, kpatch_cve_b (in transition)\n"));
 }
 
 TEST(StatusText, AlignedFieldsAndSummary) {

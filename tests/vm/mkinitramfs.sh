@@ -9,10 +9,13 @@ usage() {
   cat <<'EOF2'
 usage: mkinitramfs.sh --out FILE --guest-dir DIR --kernel-root DIR --release REL
                       [--kmod FILE.ko]... [--bin FILE]... [--kernel-module NAME]...
+                      [--modules-dir DIR]
+
+  --modules-dir DIR  the kernel's modules (default: KERNEL-ROOT/lib/modules/REL)
 EOF2
 }
 
-out= guest_dir= kernel_root= release=
+out= guest_dir= kernel_root= release= moddir=
 kmods=() bins=() kernel_modules=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,11 +26,13 @@ while [ $# -gt 0 ]; do
   --kmod) kmods+=("$2"); shift 2 ;;
   --bin) bins+=("$2"); shift 2 ;;
   --kernel-module) kernel_modules+=("$2"); shift 2 ;;
+  --modules-dir) moddir=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) echo "mkinitramfs: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-[ -n "$out" ] && [ -n "$guest_dir" ] && [ -n "$kernel_root" ] && [ -n "$release" ] || {
+[ -n "$moddir" ] || [ -z "$kernel_root" ] || moddir="$kernel_root/lib/modules/$release"
+[ -n "$out" ] && [ -n "$guest_dir" ] && [ -n "$moddir" ] && [ -n "$release" ] || {
   usage >&2
   exit 2
 }
@@ -65,7 +70,6 @@ for bin in "${bins[@]}"; do
 done
 
 # Modules of the test kernel itself (e.g. virtio_net), decompressed for busybox insmod.
-moddir="$kernel_root/lib/modules/$release"
 for name in "${kernel_modules[@]}"; do
   src=$(find "$moddir" -name "$name.ko" -o -name "$name.ko.xz" | head -n 1)
   [ -n "$src" ] || { echo "mkinitramfs: kernel module $name not found under $moddir" >&2; exit 1; }

@@ -10,15 +10,16 @@ usage() {
 usage: run-guest.sh --kernel VMLINUZ --initramfs BASE.cpio --scenario SCRIPT --out DIR
                     [--timeout SECONDS] [--smp N] [--memory SIZE] [--name NAME]
                     [--forward HOST-PORT:GUEST-PORT]... [--file SRC:GUEST-PATH]...
-                    [--quiet] [-- EXTRA-QEMU-ARGS...]
+                    [--accel tcg|kvm] [--quiet] [-- EXTRA-QEMU-ARGS...]
 
   --forward  user-mode networking with a forward from 127.0.0.1:HOST-PORT on the host
              to GUEST-PORT in the guest (10.0.2.15); without it the guest has no network
   --file     put SRC into the guest at GUEST-PATH (relative to /), e.g. certificates
+  --accel    tcg (default: /dev/kvm cannot run a guest on lpmon's CI hosts) or kvm
 EOF2
 }
 
-kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0
+kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0 accel=tcg
 extra=() forwards=() files=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
   --memory) memory=$2; shift 2 ;;
   --name) name=$2; shift 2 ;;
   --quiet) quiet=1; shift ;;
+  --accel) accel=$2; shift 2 ;;
   --forward) forwards+=("$2"); shift 2 ;;
   --file) files+=("$2"); shift 2 ;;
   --) shift; extra=("$@"); break ;;
@@ -70,10 +72,15 @@ if [ ${#forwards[@]} -gt 0 ]; then
   net=(-nic "$nic")
 fi
 
+case $accel in
+tcg) accel_args=(-accel tcg) ;;
+kvm) accel_args=(-accel kvm -cpu host) ;;
+*) echo "run-guest: --accel $accel: expected tcg or kvm" >&2; exit 2 ;;
+esac
+
 start=$(date +%s.%N)
-# /dev/kvm exists on these hosts but cannot run a guest: TCG always (see shared/vm-recipe.md).
 timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-  -accel tcg -m "$memory" -smp "$smp" -display none -monitor none -no-reboot "${net[@]}" \
+  "${accel_args[@]}" -m "$memory" -smp "$smp" -display none -monitor none -no-reboot "${net[@]}" \
   -kernel "$kernel" -initrd "$out/initramfs.cpio" \
   -append 'console=ttyS0 quiet panic=-1' \
   -serial "file:$out/console.log" -serial "file:$out/result.log" -serial "file:$out/artifacts.b64" \

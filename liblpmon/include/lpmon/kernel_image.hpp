@@ -31,6 +31,10 @@ class BtfFunctions {
 // banner; nullopt when the file has none (e.g. raw BTF).
 std::optional<std::string> vmlinux_release(const std::filesystem::path& vmlinux);
 
+// The release (`uname -r`) of a bootable x86 kernel image (vmlinuz), from the version string
+// its boot header points to; nullopt when the file is no bzImage.
+std::optional<std::string> bzimage_release(const std::filesystem::path& bzimage);
+
 // The release a kernel build tree (KDIR) builds modules for, from
 // include/generated/utsrelease.h (what vermagic says); nullopt when the tree has none.
 std::optional<std::string> kbuild_release(const std::filesystem::path& kdir);

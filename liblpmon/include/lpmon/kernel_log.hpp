@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,15 @@ bool is_kernel_problem(const KernelLogRecord& record);
 
 // Parses one /dev/kmsg record into `record`; false for text that is not one.
 bool parse_kmsg_record(std::string_view text, KernelLogRecord& record);
+
+// The records still in the kernel's log buffer, oldest first; empty when it cannot be read.
+std::vector<KernelLogRecord> read_kernel_log(const std::filesystem::path& device = "/dev/kmsg");
+
+// When the kernel logged the start of the last transition of `patch` (livepatch's
+// "'<patch>': starting patching transition"), in microseconds since boot; nullopt when the
+// log no longer has it. sysfs does not tell how long a transition has run; the log does.
+std::optional<std::uint64_t> transition_start_usec(const std::vector<KernelLogRecord>& log,
+                                                   std::string_view patch);
 
 // The kernel log from the moment of construction on: what the kernel logs while lpmon acts
 // (livepatch's reasons for refusing a patch, WARNINGs from replacement code).

@@ -145,4 +145,24 @@ struct TransitionProgress {
 std::optional<TransitionProgress> transition_progress(const KernelPaths& paths,
                                                       const std::vector<LivepatchPatch>& patches);
 
+// A task a transition waits for, as procfs shows it: why klp cannot switch it, in the terms
+// klp uses (kernel/livepatch/transition.c, klp_check_and_switch_task).
+struct PendingTask {
+  pid_t pid = 0;
+  std::string comm;
+  char state = '?';                // as ps shows it: R, S, D, I, ...
+  std::vector<std::string> stack;  // /proc/<pid>/stack's functions, innermost first (root only)
+  // "running" (klp cannot check a running task's stack), "sleeping_in_function" (a function
+  // the transition changes is on its stack: `function`), or "pending" (klp will check it
+  // again at its next round).
+  std::string reason;
+  std::string function;
+};
+
+// Describes the tasks `pids` that the transition of `patch` waits for. A task that exits
+// meanwhile is left out; a stack that cannot be read (not root) is left empty.
+std::vector<PendingTask> describe_pending_tasks(const KernelPaths& paths,
+                                                const LivepatchPatch& patch,
+                                                const std::vector<pid_t>& pids);
+
 }  // namespace lpmon

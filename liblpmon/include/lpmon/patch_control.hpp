@@ -21,8 +21,10 @@ void load_module(const std::filesystem::path& file);
 // transition in progress when that is the patch's own.
 void disable_patch(const KernelPaths& paths, std::string_view patch);
 
-// Writes 1 to the patch's `force`: marks every task switched. A forced patch's module can never
-// be unloaded; only on the user's explicit request.
+// Writes 1 to the patch's `force`: marks every task switched, safe or not. The patches the
+// transition takes away (the one being disabled, or those an atomic replace supersedes) are
+// marked forced, and their modules can never be unloaded (6.1's klp_force_transition). Only
+// on the user's explicit request.
 void force_transition(const KernelPaths& paths, std::string_view patch);
 
 // Removes a module that nobody uses (delete_module with O_NONBLOCK): a livepatch whose patch is

@@ -326,6 +326,17 @@ RefreshReport PatchedCalls::refresh() {
   State& s = *state_;
   RefreshReport report;
   auto current = patched_functions(read_patches(s.options.paths), s.options.paths);
+  for (const FunctionId& id : s.options.also) {
+    if (current.contains(id)) continue;
+    const auto module_dir = s.options.paths.sysfs / "module" / id.object;
+    struct stat st {};
+    if (id.object == "vmlinux") {
+      current[id].object_loaded = true;
+    } else if (::stat(module_dir.c_str(), &st) == 0) {
+      current[id] = {
+          .patches = {}, .object_loaded = true, .object_instance = std::to_string(st.st_ino)};
+    }
+  }
   std::erase_if(current, [&](const auto& entry) {
     const auto& [id, info] = entry;
     const auto& only = s.options.only;

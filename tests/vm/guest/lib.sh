@@ -191,3 +191,13 @@ calls_count_is() { [ "$(calls_last "$1" "$2" calls)" = "$3" ]; }
 calls_events() { grep "\"type\":\"$2\"" "$1" | grep -c "\"function\":\"$3\""; }
 # calls_event FILE TYPE FUNCTION [N]: FILE has at least N (1) TYPE objects for FUNCTION
 calls_event() { [ "$(calls_events "$1" "$2" "$3")" -ge "${4:-1}" ]; }
+
+# --- host drivers: a guest scenario and the host script beside it take turns
+
+# host_says WORD: wait until the host driver sends WORD to the guest's port 7000 (forwarded
+# from the host), after telling it, on stdout, "waiting for the host: WORD".
+host_says() {
+	echo "waiting for the host: $1"
+	while [ "$(nc -l -p 7000 </dev/null 2>/dev/null | tr -d '\r\n')" != "$1" ]; do :; done
+	ok "the host said $1"
+}

@@ -11,22 +11,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dash=$(cd "$here/../../../dashboards" && pwd)
 promql_metrics=${LPMON_PROMQL_METRICS:?set LPMON_PROMQL_METRICS to the built promql-metrics}
-out= prev=
-for arg in "$@"; do
-  [ "$prev" = --out ] && out=$arg
-  prev=$arg
-done
-work=$(mktemp -d)
-prom_pid= scraper_pid=
-cleanup() {
-  set +e
-  [ -n "$scraper_pid" ] && kill "$scraper_pid" 2>/dev/null
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 . "$here/lib.sh"
+host_driver_start
+out=$(guest_out_dir "$@")
 exporter_port=$(free_port)
 make_exporter_tls
 rules=("$dash/rules/lpmon.rules.yml" "$dash/rules/lpmon-expected.rules.yml")
@@ -51,11 +38,11 @@ start=$(date +%s)
   done
 ) &
 scraper_pid=$!
+host_pids+=("$scraper_pid")
 
 # shellcheck disable=SC2046 # word splitting of the file arguments is wanted
 "$here/../run-guest.sh" "$@" --forward "$exporter_port:9812" $(guest_files_args)
 kill "$scraper_pid"
-scraper_pid=
 sleep 3 # the rules' last evaluations
 end=$(date +%s)
 window="$((end - start))s"
@@ -80,9 +67,9 @@ fired=$(curl -sf --get "$api/query" --data-urlencode "query=max_over_time(ALERTS
   /usr/bin/python3 -c 'import json, sys; print(" ".join(r["metric"]["alertname"] for r in json.load(sys.stdin)["data"]["result"]))')
 if [ -z "$fired" ]; then echo "ok: no alert fired"; else echo "FAIL: alerts fired: $fired"; failed=1; fi
 
-echo "--- every panel query returns data (window $window, \$__range 60s, \$__rate_interval 20s)"
+echo "--- every panel query returns data (window $window, \$__range 30s (less than the time from the first scrape to the reversal), \$__rate_interval 20s)"
 "$dash/tests/query_panels.py" --api "$api" --start "$start" --end "$end" \
-  --set __rate_interval=20s --set __interval=5s --set __range=60s \
+  --set __rate_interval=20s --set __interval=5s --set __range=30s \
   --expect "Hosts in transition (fleet)/A>=1" \
   --expect 'Stalled transitions (longer than $stall_after s)/A>=30' \
   --expect "Reversed, forced or cancelled transitions/A>=1" \

@@ -5,15 +5,8 @@
 # usage: demo.sh RUN_GUEST_ARGS... (everything run-guest.sh needs but --forward/--file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-prom_pid=
-cleanup() {
-  set +e
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 . "$here/lib.sh"
+host_driver_start
 
 exporter_port=$(free_port)
 prom_port=9090
@@ -38,8 +31,11 @@ for query in \
   table "$query"
 done
 transitions=$(value 'sum(max_over_time(lpmon_transitions_total[10m]))')
-[ -n "$transitions" ] && [ "${transitions%.*}" -ge 3 ] ||
-  { echo "demo: Prometheus saw ${transitions:-no} transitions, expected 3"; exit 1; }
+[ -n "$transitions" ] && [ "${transitions%.*}" -ge 4 ] ||
+  { echo "demo: Prometheus saw ${transitions:-no} transitions, expected 4"; exit 1; }
+reversed=$(value 'sum(max_over_time(lpmon_transitions_total{result="reversed"}[10m]))')
+[ "${reversed%.*}" = 1 ] ||
+  { echo "demo: Prometheus saw ${reversed:-no} reversed transitions, expected the rollback's 1"; exit 1; }
 
 if [ -t 0 ]; then
   echo

@@ -1,6 +1,35 @@
 # Host side of a guest exporter scraped by a real Prometheus: TLS material, basic auth,
-# a Prometheus on loopback, and PromQL through its HTTP API. Sourced by scrape_guest.sh and
-# scripts/demo.sh. Needs: python3, openssl, curl, prometheus. Sets and uses $work.
+# a Prometheus on loopback, and PromQL through its HTTP API. Sourced by the host drivers of
+# guest tests (scrape_guest.sh, gate_guest.sh, ...). Needs: python3, openssl, curl,
+# prometheus. Sets and uses $work.
+
+# host_driver_start: what every driver begins with: a scratch directory ($work), loopback
+# without proxies, and on any exit every process in host_pids stopped (Prometheus is added
+# by start_prometheus; add scrapers and guests) and $work removed.
+host_pids=()
+host_driver_start() {
+  work=$(mktemp -d)
+  export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+  trap host_driver_cleanup EXIT
+}
+host_driver_cleanup() {
+  set +e # best effort: a helper that already ended must not change the verdict
+  local pid
+  for pid in "${host_pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${host_pids[@]}"; do wait "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+
+# guest_out_dir RUN_GUEST_ARGS...: the --out directory among them.
+guest_out_dir() {
+  local prev= arg
+  for arg; do
+    [ "$prev" = --out ] && { echo "$arg"; return 0; }
+    prev=$arg
+  done
+  echo "no --out among run-guest.sh's arguments" >&2
+  return 2
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -52,6 +81,7 @@ EOF2
   prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
     --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
   prom_pid=$!
+  host_pids+=("$prom_pid")
   api="http://127.0.0.1:$prom_port/api/v1"
   for _ in $(seq 100); do curl -sf "$api/status/buildinfo" >/dev/null && return 0; sleep 0.1; done
   cat "$work/prometheus.log"

@@ -6,17 +6,8 @@
 # usage: scrape_guest.sh RUN_GUEST_ARGS... (everything run-guest.sh needs but --forward/--file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-prom_pid= scraper_pid=
-cleanup() {
-  set +e  # best effort: a helper that already ended must not change the verdict
-  [ -n "$scraper_pid" ] && kill "$scraper_pid" 2>/dev/null
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 . "$here/lib.sh"
+host_driver_start
 exporter_port=$(free_port)
 make_exporter_tls
 start_prometheus "$(free_port)" "$exporter_port"
@@ -34,6 +25,7 @@ echo "prometheus at ${api%/api/v1} scrapes https://127.0.0.1:$exporter_port (gue
   done
 ) &
 scraper_pid=$!
+host_pids+=("$scraper_pid")
 
 # shellcheck disable=SC2046 # word splitting of the file arguments is wanted
 "$here/../run-guest.sh" "$@" --forward "$exporter_port:9812" $(guest_files_args)

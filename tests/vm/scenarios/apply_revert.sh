@@ -25,7 +25,7 @@ audit=/out/audit.log
 
 klp_load lpmon_target
 target_accepts check_len 65 # CVE-2099-0001, fixed by v1
-lpmon trace --json --tasks >trace.jsonl 2>trace.err &
+lpmon trace --json --tasks --calls >trace.jsonl 2>trace.err &
 trace_pid=$!
 wait_for 30 "lpmon trace attached" grep -q "tracing livepatch transitions" trace.err
 
@@ -40,6 +40,9 @@ expect_match "$(cat apply-v1.json)" '"verdict":"Successful"' "apply v1: gate pas
 expect_eq "$(klp_attr lpmon_fixes_v1 enabled)" 1 "v1 enabled"
 expect_eq "$(klp_attr lpmon_fixes_v1 transition)" 0 "v1 not in transition"
 target_rejects check_len 65 "Invalid argument"
+echo "check_len 1000" >"$LPMON_TARGET_DEBUGFS/call_loop" || fail "call loop"
+check_len_calls_at_least() { [ "$(calls_last trace.jsonl lpmon_target_check_len calls)" -ge "$1" ] 2>/dev/null; }
+wait_for 15 "lpmon trace --calls counts the calls of check_len" check_len_calls_at_least 1000
 notice=$(json_num notice_latency_seconds <apply-v1.json)
 log "apply noticed the end of the transition $notice s after the kernel"
 

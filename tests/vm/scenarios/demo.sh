@@ -1,5 +1,6 @@
 # The README's main job in the guest: the sample patch set's release 1, then release 2
-# replacing it atomically, then a revert, as lpmon shows them. With /etc/lpmon/web.yml (put
+# replacing it atomically, both applied by lpmon apply behind a gate, then a revert, then an
+# apply that stalls and is rolled back on its own, as lpmon shows them. With /etc/lpmon/web.yml (put
 # there by tests/vm/prometheus/demo.sh) lpmon-exporter serves it all to the host's Prometheus.
 . /lib/lpmon/lib.sh
 require_livepatch
@@ -22,6 +23,13 @@ lpmon trace >trace.txt 2>trace.err &
 trace_pid=$!
 wait_for 30 "lpmon trace attached" grep -q "tracing livepatch transitions" trace.err
 klp_load lpmon_target
+cat >host-gate.yaml <<'YAML'
+checks:
+  - name: transition
+    local: {kind: transitionFinished, within: 10s}
+  - name: no-new-taint
+    local: {kind: noNewTaint}
+YAML
 
 echo "### 1. before patching"
 show lpmon status
@@ -29,8 +37,8 @@ settle
 
 echo
 echo "### 2. release 1 of the sample patch set: four fixes, CVE-2099-0001..0003 and -1001"
-show insmod "$LPMON_KMOD_DIR/lpmon_fixes_v1.ko" || fail "insmod lpmon_fixes_v1"
-wait_for 30 "patching transition completes" klp_transition_done lpmon_fixes_v1
+show lpmon apply "$LPMON_KMOD_DIR/lpmon_fixes_v1.ko" --gate host-gate.yaml --audit-log audit.log ||
+	fail "lpmon apply lpmon_fixes_v1"
 show lpmon status
 [ $? -eq 0 ] || fail "lpmon status does not report the host as patched"
 show cat /proc/cmdline
@@ -39,28 +47,44 @@ settle
 
 echo
 echo "### 3. release 2 adds CVE-2099-0004 and atomically replaces release 1"
-show insmod "$LPMON_KMOD_DIR/lpmon_fixes_v2.ko" || fail "insmod lpmon_fixes_v2"
-wait_for 30 "release 1 replaced and freed" klp_gone lpmon_fixes_v1
-show rmmod lpmon_fixes_v1 || fail "rmmod lpmon_fixes_v1"
+show lpmon apply "$LPMON_KMOD_DIR/lpmon_fixes_v2.ko" --gate host-gate.yaml --audit-log audit.log ||
+	fail "lpmon apply lpmon_fixes_v2"
+klp_gone lpmon_fixes_v1 || fail "release 1 was not replaced"
+# Release 1's module stays loaded, unused, until unloaded.
+show lpmon revert lpmon_fixes_v1 --audit-log audit.log || fail "lpmon revert lpmon_fixes_v1"
 show lpmon status
 settle
 
 echo
 echo "### 4. revert: disable release 2, wait for the unpatching transition, unload"
-show sh -c "echo 0 > $LIVEPATCH_SYSFS/lpmon_fixes_v2/enabled"
-wait_for 30 "unpatching transition completes" klp_gone lpmon_fixes_v2
-show rmmod lpmon_fixes_v2 || fail "rmmod lpmon_fixes_v2"
+show lpmon revert lpmon_fixes_v2 --audit-log audit.log || fail "lpmon revert lpmon_fixes_v2"
 show lpmon status
 [ $? -eq 3 ] || fail "lpmon status does not report the host as unpatched"
 target_accepts check_len 65
 settle
 
 echo
+echo "### 5. a bad rollout: tasks sleep in a function release 2 replaces, so its transition"
+echo "###    cannot finish within the gate's 10 s; lpmon apply reverses it and unloads it"
+target_park 2
+show lpmon apply "$LPMON_KMOD_DIR/lpmon_fixes_v2.ko" --gate host-gate.yaml --audit-log audit.log
+[ $? -eq 12 ] || fail "lpmon apply did not roll back the stalled patch"
+show lpmon status
+[ $? -eq 3 ] || fail "lpmon status does not report the host as unpatched after the rollback"
+echo release >"$LPMON_TARGET_DEBUGFS/park"
+wait $PARKED_USER_PID
+settle
+
+echo
+echo "### the audit log (/var/log/lpmon/audit.log by default)"
+cut -c1-160 audit.log
+
+echo
 echo "### what lpmon trace saw"
 kill -INT $trace_pid
 wait $trace_pid
 cat trace.txt
-[ "$(grep -c ' end ' trace.txt)" -ge 3 ] || fail "lpmon trace missed a transition"
+[ "$(grep -c ' end ' trace.txt)" -ge 4 ] || fail "lpmon trace missed a transition"
 
 echo
 echo "### kernel log"

@@ -22,7 +22,16 @@ expect_eq "$?" 4 "lpmon status: in transition"
 for pid in $parked_pids; do
 	expect_match "$(grep 'Transition:' status.txt)" "\\b$pid\\b" "lpmon status names pending task $pid"
 done
-grep 'Transition:' status.txt
+grep -A4 'Transition:' status.txt
+expect_match "$(grep 'Transition:' status.txt)" 'running for [0-9.]+ s' "lpmon status: how long (kernel log)"
+for pid in $parked_pids; do
+	expect_match "$(grep "Blocking: *$pid " status.txt)" 'sleeping in lpmon_target_wait_released' \
+		"lpmon status: why $pid blocks"
+done
+lpmon status --json >status.json
+expect_match "$(cat status.json)" '"lpmon_target_wait_released"' "lpmon status --json: the stack"
+expect_match "$(tr -d ' \n' <status.json)" '"patch_level":\{"cves":\[[^]]*"CVE-2099-0004"' \
+	"lpmon status --json: the patch level's CVEs"
 
 log "releasing the parked tasks"
 echo release >"$LPMON_TARGET_DEBUGFS/park"

@@ -134,6 +134,9 @@ struct PatchedCallsOptions {
   std::vector<std::string> only;  // observe only functions of these names; empty: all
   // Each function costs a load and two attachments: a bound keeps refresh() short.
   std::size_t max_functions = 16;
+  // Also observe these whether a patch replaces them or not, while their object is loaded:
+  // the functions of a patch about to be loaded, for a baseline of their unpatched cost.
+  std::vector<FunctionId> also;
 };
 
 // One patched function being observed.

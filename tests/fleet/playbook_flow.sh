@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# deploy/ansible on the host, in seconds: the playbook parses, the shipped gates validate
+# with the real lpmon, and the role's control flow holds with a stand-in lpmon (fake-lpmon)
+# on three local "hosts": a failure in wave 2 reverts wave 2 only, a preflight failure
+# touches nothing, a re-run sends nothing again, --check changes nothing. The guest test
+# vm.fleet runs the same playbook against real kernels.
+# usage: playbook_flow.sh LPMON
+set -uo pipefail
+lpmon=$1
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+playbook="$repo/deploy/ansible/rollout.yml"
+command -v ansible-playbook >/dev/null || { echo "ansible-playbook not found (run scripts/setup.sh)"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=0
+ok() { echo "ok: $*"; }
+bad() {
+  echo "FAIL: $*"
+  failed=1
+}
+# expect_grep FILE TEXT WHAT: FILE has the fixed string TEXT
+expect_grep() {
+  if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' is not in $(basename "$1")"; fi
+}
+expect_eq() {
+  if [ "$1" = "$2" ]; then ok "$3 ($1)"; else bad "$3: got '$1', expected '$2'"; fi
+}
+
+export ANSIBLE_HOME="$work/ansible-home" ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_NOCOLOR=1
+: >"$work/ansible.cfg" # no ansible.cfg of the machine or the working directory applies
+export ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_PYTHON_INTERPRETER=auto_silent
+if out=$(ansible-playbook --syntax-check -i localhost, "$playbook" 2>&1); then
+  ok "ansible-playbook --syntax-check"
+else
+  bad "ansible-playbook --syntax-check: $out"
+fi
+for gate in "$repo"/deploy/ansible/gates/*.yaml; do
+  args=()
+  grep -q '^args:' "$gate" && args=(--arg 'instance=web-1[.]example:9812' --arg patch=p --arg hosts=1)
+  if out=$("$lpmon" gate "$gate" --dry-run "${args[@]}" 2>&1 >/dev/null); then
+    ok "lpmon gate --dry-run $(basename "$gate")"
+  else
+    bad "lpmon gate --dry-run $(basename "$gate"): $out"
+  fi
+done
+
+echo fake-module >"$work/acme_fixes_v2.ko"
+cat >"$work/inventory.ini" <<EOF2
+[lpmon_fleet]
+h1
+h2
+h3
+
+[lpmon_fleet:vars]
+ansible_connection=local
+lpmon_bin=FAKE_HOST=$work/{{ inventory_hostname }} $here/fake-lpmon
+lpmon_remote_dir=$work/{{ inventory_hostname }}/patches
+EOF2
+
+# rollout LOG [ARGS...]: the playbook in waves of 1 and 2; exit code in $rc.
+rollout() {
+  local log=$1
+  shift
+  FAKE_CONTROL="$work/control" FAKE_GATE_FAILS="$work/gate-fails" ansible-playbook \
+    -i "$work/inventory.ini" "$playbook" -e lpmon_become=false -e lpmon_bake_time=0 \
+    -e lpmon_patch="$work/acme_fixes_v2.ko" -e lpmon_prometheus_url=http://127.0.0.1:9 \
+    -e lpmon_control_bin="$here/fake-lpmon" -e '{"lpmon_waves": [1, 2]}' "$@" >"$work/$log" 2>&1
+  rc=$?
+}
+# state: which hosts have the patch enabled, e.g. "h1 h3"
+state() { (cd "$work" && for h in h1 h2 h3; do [ -e "$h/enabled" ] && echo "$h"; done) | paste -sd ' ' -; }
+# calls HOST REGEX: how many lpmon calls on HOST match ^REGEX
+calls() {
+  if [ -f "$work/$1/calls" ]; then grep -c "^$2" "$work/$1/calls"; else echo 0; fi
+}
+reset() { rm -rf "$work"/h[123] "$work/control" "$work/gate-fails"; mkdir -p "$work"/h{1,2,3}; }
+show_log() { [ "$failed" -eq 0 ] || { echo "--- $1"; tail -n 30 "$work/$1"; }; }
+
+reset
+rollout check.log --check
+expect_eq "$rc" 0 "--check passes"
+expect_eq "$(state)" "" "--check enables nothing"
+expect_eq "$(find "$work"/h[123] -name '*.ko' | wc -l)" 0 "--check copies nothing"
+expect_eq "$(calls control 'gate .*--dry-run')" 2 "--check validates the wave gate per wave"
+
+reset
+rollout good.log
+expect_eq "$rc" 0 "a good rollout succeeds"
+expect_eq "$(state)" "h1 h2 h3" "a good rollout enables every host"
+expect_eq "$(calls control gate)" 2 "one wave gate per wave"
+rollout again.log
+expect_eq "$rc" 0 "a second run succeeds"
+expect_eq "$(grep -c '^changed: ' "$work/again.log")" 0 "a second run changes nothing"
+
+reset
+touch "$work/h3/fail-apply"
+rollout wave2.log
+expect_eq "$rc" 2 "a failed apply in wave 2 fails the playbook"
+expect_eq "$(state)" h1 "wave 2 is reverted, wave 1 keeps the patch"
+expect_eq "$(calls h2 revert)" 1 "h2, whose apply passed, is reverted with its wave"
+expect_eq "$(calls control gate)" 1 "wave 2 is not gated"
+expect_grep "$work/wave2.log" 'stopped at wave h2, h3: lpmon apply failed: h3: lpmon apply exited 12: gate host.yaml' "the failure names the host and the gate's reason"
+show_log wave2.log
+
+reset
+touch "$work/gate-fails"
+rollout gate.log
+expect_eq "$rc" 2 "a failed wave gate fails the playbook"
+expect_eq "$(state)" "" "the first wave is reverted"
+expect_eq "$(calls h2 apply)$(calls h3 apply)" 00 "hosts 2 and 3 are never touched"
+expect_grep "$work/gate.log" 'wave gate wave.yaml: Failed (exit 1): patch-enabled-everywhere' "the failure gives the wave gate's verdict and reason"
+show_log gate.log
+
+reset
+touch "$work/h2/fail-status"
+rollout preflight.log
+expect_eq "$rc" 2 "a failed preflight fails the playbook"
+expect_eq "$(state)" h1 "wave 1 keeps the patch"
+expect_eq "$(calls h3 apply)$(calls h2 revert)$(calls h3 revert)" 000 "nothing of wave 2 is applied or reverted"
+expect_eq "$(find "$work/h3" -name '*.ko' | wc -l)" 0 "nothing is copied to wave 2"
+expect_grep "$work/preflight.log" 'preflight failed: h2: lpmon status exited 5' "the failure says which host failed preflight and why"
+show_log preflight.log
+
+echo "playbook flow: $([ "$failed" -eq 0 ] && echo passed || echo FAILED)"
+exit "$failed"
