@@ -79,10 +79,10 @@ std::vector<LivepatchPatch> read_patches(const KernelPaths& paths,
 // what cannot change while a patch module stays loaded (its objects and functions, 'replace',
 // its module's version and CVEs, which optional attributes the kernel shows), so a read
 // re-reads only enabled, transition, stack_order and the objects' 'patched' flags.
-// An entry is keyed by the patch directory's inode: sysfs never reuses one within a boot, so
-// a patch removed and another loaded under the same name is read afresh. A patch is only
-// remembered once its module is live (its init, which creates the sysfs tree, has returned)
-// and read without error. Safe to share between threads.
+// An entry is keyed by the patch directory's inode: sysfs never reuses one within a boot (on
+// 64-bit kernels), so a patch removed and another loaded under the same name is read afresh.
+// A patch is only remembered once its module is live (its init, which creates the sysfs tree,
+// has returned) and read without error. Safe to share between threads.
 class PatchStructureCache {
  public:
   PatchStructureCache();
