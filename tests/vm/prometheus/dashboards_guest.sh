@@ -22,23 +22,9 @@ start=$(date +%s)
 
 # A scrape taken while v2's transition is held, once the calls were counted: every family
 # the exporter has then has samples.
-(
-  while :; do
-    if curl -sf --cacert "$work/server.crt" -u "prometheus:$password" \
-      --resolve "lpmon-guest:$exporter_port:127.0.0.1" "https://lpmon-guest:$exporter_port/metrics" \
-      -o "$work/scrape.txt" &&
-      grep -q '^lpmon_transition_in_progress_seconds{' "$work/scrape.txt" &&
-      grep -q '^lpmon_transition_blocked_tasks{' "$work/scrape.txt" &&
-      grep -q '^lpmon_transitions_total{' "$work/scrape.txt" &&
-      grep -q '^lpmon_patched_function_calls_total{' "$work/scrape.txt" &&
-      grep -q '^lpmon_bpf_program_runs_total{' "$work/scrape.txt"; then
-      mv "$work/scrape.txt" "$work/mid-transition.txt"
-    fi
-    sleep 1
-  done
-) &
-scraper_pid=$!
-host_pids+=("$scraper_pid")
+keep_scrape "$work/mid-transition.txt" '^lpmon_transition_in_progress_seconds{' \
+  '^lpmon_transition_blocked_tasks{' '^lpmon_transitions_total{' \
+  '^lpmon_patched_function_calls_total{' '^lpmon_bpf_program_runs_total{'
 
 # shellcheck disable=SC2046 # word splitting of the file arguments is wanted
 "$here/../run-guest.sh" "$@" --forward "$exporter_port:9812" $(guest_files_args)

@@ -55,6 +55,28 @@ guest_files_args() {
     --file "$work/server.key:etc/lpmon/server.key"
 }
 
+# keep_scrape FILE PATTERN...: in the background, scrape the guest's exporter every second
+# as Prometheus does (TLS, basic auth, $exporter_port), and keep in FILE the last scrape in
+# which every PATTERN (grep) matches a line. Sets scraper_pid, also added to host_pids.
+keep_scrape() {
+  local keep=$1
+  shift
+  (
+    while :; do
+      if curl -sf --cacert "$work/server.crt" -u "prometheus:$password" \
+        --resolve "lpmon-guest:$exporter_port:127.0.0.1" "https://lpmon-guest:$exporter_port/metrics" \
+        -o "$keep.part"; then
+        local pattern matched=1
+        for pattern; do grep -q -- "$pattern" "$keep.part" || matched=0; done
+        [ "$matched" = 1 ] && mv "$keep.part" "$keep"
+      fi
+      sleep 1
+    done
+  ) &
+  scraper_pid=$!
+  host_pids+=("$scraper_pid")
+}
+
 # start_prometheus PROM_PORT EXPORTER_PORT [RULE_FILE...]: scrape https://127.0.0.1:EXPORTER_PORT
 # every second, and evaluate RULE_FILEs every second; sets prom_pid and api.
 start_prometheus() {

@@ -14,18 +14,7 @@ start_prometheus "$(free_port)" "$exporter_port"
 echo "prometheus at ${api%/api/v1} scrapes https://127.0.0.1:$exporter_port (guest :9812)"
 
 # For promtool: keep a scrape of our own taken while the patch is applied.
-(
-  while :; do
-    if curl -sf --cacert "$work/server.crt" -u "prometheus:$password" \
-      --resolve "lpmon-guest:$exporter_port:127.0.0.1" "https://lpmon-guest:$exporter_port/metrics" \
-      -o "$work/scrape.txt" && grep -q 'lpmon_patch_enabled{patch="lpmon_fixes_v1"}' "$work/scrape.txt"; then
-      mv "$work/scrape.txt" "$work/with-patch.txt"
-    fi
-    sleep 1
-  done
-) &
-scraper_pid=$!
-host_pids+=("$scraper_pid")
+keep_scrape "$work/with-patch.txt" 'lpmon_patch_enabled{patch="lpmon_fixes_v1"}'
 
 # shellcheck disable=SC2046 # word splitting of the file arguments is wanted
 "$here/../run-guest.sh" "$@" --forward "$exporter_port:9812" $(guest_files_args)
