@@ -49,13 +49,6 @@ std::string seconds_text(std::chrono::nanoseconds d) {
   return text;
 }
 
-std::string task_comm(const KernelPaths& paths, pid_t pid) {
-  std::ifstream file(paths.procfs / std::to_string(pid) / "comm");
-  std::string comm;
-  std::getline(file, comm);
-  return comm;
-}
-
 json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
   json blockers = json::array();
   for (const auto& [pid, task] : outcome.blockers) {
@@ -92,13 +85,20 @@ std::string blockers_text(const std::map<pid_t, BlockerSeen>& blockers) {
 void add_current_blockers(const KernelPaths& paths, const std::string& patch,
                           TransitionOutcome& outcome) {
   try {
-    const auto progress = transition_progress(paths, read_patches(paths));
+    const std::vector<LivepatchPatch> patches = read_patches(paths);
+    const auto progress = transition_progress(paths, patches);
     if (!progress || progress->patch != patch) return;
-    for (pid_t pid : progress->tasks.not_at_target) {
-      BlockerSeen& task = outcome.blockers[pid];
-      task.pid = pid;
-      if (task.comm.empty()) task.comm = task_comm(paths, pid);
-      if (task.reason.empty()) task.reason = "not switched";
+    const auto live = std::find_if(patches.begin(), patches.end(),
+                                   [&](const LivepatchPatch& p) { return p.name == patch; });
+    if (live == patches.end()) return;
+    // liblpmon's procfs reader, as lpmon status shows these tasks.
+    for (const PendingTask& pending :
+         describe_pending_tasks(paths, *live, progress->tasks.not_at_target)) {
+      BlockerSeen& task = outcome.blockers[pending.pid];
+      task.pid = pending.pid;
+      if (task.comm.empty()) task.comm = pending.comm;
+      if (task.reason.empty()) task.reason = pending.reason;
+      if (task.function.empty()) task.function = pending.function;
     }
   } catch (const std::exception&) {
     // The blockers seen by BPF are still reported.
@@ -532,8 +532,11 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   report.taint_after = read_taint(options.paths).mask;
 
   if (failure.empty()) {
+    // An atomic replace supersedes every patch enabled before once its transition completes;
+    // their sysfs directories go later, when klp's free work runs, so sysfs cannot tell yet.
+    const bool replaces = module.patch.replace.value_or(false);
     for (const LivepatchPatch& patch : before) {
-      if (patch.enabled && !fs::exists(patch_dir(options.paths, patch.name))) {
+      if (replaces && patch.enabled) {
         report.replaced.push_back(patch.name);
       }
     }

@@ -17,16 +17,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kPollStep{100};
 
-// What sysfs says of the patch's transition: true while it runs; false when it ended (the
-// directory of a patch that was disabled is gone when its transition ends).
-bool in_transition_by_sysfs(const KernelPaths& paths, const std::string& patch) {
-  std::FILE* file = std::fopen((patch_dir(paths, patch) / "transition").c_str(), "re");
-  if (!file) return false;
-  const int c = std::fgetc(file);
-  std::fclose(file);
-  return c == '1';
-}
-
 std::string seconds_text(std::chrono::nanoseconds d) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f s", std::chrono::duration<double>(d).count());
@@ -134,7 +124,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, Clock::time
         return outcome;
       }
       // Events can be lost (a full ring buffer); sysfs has the last word after a grace poll.
-      if (!in_transition_by_sysfs(paths_, patch)) {
+      if (!patch_in_transition(paths_, patch)) {
         if (++sysfs_says_done > 5) {
           TransitionOutcome outcome = std::move(seen_[patch]);
           seen_.erase(patch);
@@ -149,7 +139,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, Clock::time
         sysfs_says_done = 0;
       }
     } else {
-      if (!in_transition_by_sysfs(paths_, patch)) {
+      if (!patch_in_transition(paths_, patch)) {
         TransitionOutcome outcome;
         outcome.finished = true;
         outcome.result = bpf::TransitionResult::complete;

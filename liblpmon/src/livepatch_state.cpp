@@ -244,6 +244,10 @@ fs::path module_dir(const KernelPaths& paths, std::string_view module) {
   return paths.sysfs / "module" / module;
 }
 
+bool patch_in_transition(const KernelPaths& paths, std::string_view patch) {
+  return detail::read_kernel_file(patch_dir(paths, patch) / "transition").text == "1";
+}
+
 bool livepatch_supported(const KernelPaths& paths) {
   std::error_code ignored;
   return fs::is_directory(livepatch_dir(paths), ignored);

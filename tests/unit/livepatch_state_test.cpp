@@ -470,3 +470,19 @@ TEST(CachedReadPatches, PatchRemovedWhileReadingIsCompleteOrAbsent) {
 
 }  // namespace
 }  // namespace lpmon
+
+namespace lpmon {
+namespace {
+
+TEST(PatchInTransition, ReadsTheAttributeAndTakesAGonePatchAsEnded) {
+  testing::FakeKernelTree tree;
+  tree.enable_livepatch();
+  tree.add_patch("moving", true, true);
+  tree.add_patch("settled", true, false);
+  EXPECT_TRUE(patch_in_transition(tree.paths(), "moving"));
+  EXPECT_FALSE(patch_in_transition(tree.paths(), "settled"));
+  EXPECT_FALSE(patch_in_transition(tree.paths(), "freed"));
+}
+
+}  // namespace
+}  // namespace lpmon

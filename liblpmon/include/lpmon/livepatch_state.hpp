@@ -97,6 +97,11 @@ class PatchStructureCache {
   std::unique_ptr<Entries> entries_;
 };
 
+// Whether `patch` is in transition, from its `transition` attribute alone (cheap enough to poll):
+// false once the transition ended, also when the patch is gone (a disabled patch is freed
+// when its transition ends).
+bool patch_in_transition(const KernelPaths& paths, std::string_view patch);
+
 // The kernel's livepatch state as a whole, for gating decisions.
 enum class LivepatchState {
   patched,        // at least one patch enabled, no transition running
