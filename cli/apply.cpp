@@ -62,6 +62,7 @@ json transition_json(const TransitionOutcome& outcome, const TransitionFollower&
          {"duration_seconds", seconds(outcome.duration)},
          {"rounds", outcome.rounds},
          {"blocking_tasks", blockers}};
+  if (!outcome.problem.empty()) j["problem"] = outcome.problem;
   if (outcome.notice_latency) j["notice_latency_seconds"] = seconds(*outcome.notice_latency);
   if (outcome.kernel_end) j["kernel_end_monotonic_ns"] = outcome.kernel_end->count();
   return j;
@@ -238,13 +239,17 @@ Rollback roll_back(const KernelPaths& paths, const std::string& patch, Transitio
   }
   if (rollback.started) {
     err << "lpmon: " << patch << ": undoing the patch\n";
-    TransitionOutcome outcome = follower.wait(patch, since, since + timeout);
+    TransitionOutcome outcome = follower.wait(patch, false, since, since + timeout);
     if (!outcome.finished) add_current_blockers(paths, patch, outcome);
     audit.record(outcome.finished ? "rollback-transition-end" : "rollback-transition-timeout",
                  {{"patch", patch},
                   {"duration_seconds", seconds(outcome.duration)},
                   {"rounds", outcome.rounds}});
     rollback.transition = outcome;
+    if (outcome.finished && !outcome.problem.empty()) {
+      rollback.left = "undoing " + patch + ": " + outcome.problem;
+      return rollback;
+    }
     if (!outcome.finished) {
       rollback.left = "the transition undoing " + patch + " is still running after " +
                       seconds_text(outcome.duration) + ", held up by " +
@@ -308,11 +313,14 @@ gate::Duration transition_limit(const ApplyOptions& options,
   return limit;
 }
 
-std::variant<ModuleInfo, Refusal> preflight_module(const ApplyOptions& options) {
+// Inspects the open file that apply will load, so that what was checked is what is loaded.
+std::variant<ModuleInfo, Refusal> preflight_module(const ApplyOptions& options,
+                                                   std::unique_ptr<ModuleFile>& file) {
   ModuleInfo module;
   try {
+    file = std::make_unique<ModuleFile>(options.module);
     ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = options.paths});
-    module = inspector.inspect(options.module);
+    module = inspector.inspect(*file);
   } catch (const ModuleFileError& error) {
     return Refusal{module_file_exit_code(error.problem()), error.what()};
   }
@@ -405,7 +413,8 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   }
   require_livepatch(options.paths);
 
-  auto checked = preflight_module(options);
+  std::unique_ptr<ModuleFile> file;
+  auto checked = preflight_module(options, file);
   if (auto* refusal = std::get_if<Refusal>(&checked)) {
     err << "lpmon apply: " << refusal->message << '\n';
     return to_int(refusal->code);
@@ -436,9 +445,17 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
     return to_int(ExitCode::ok);
   }
 
+  if (module_loaded(options.paths, module.name) &&
+      !module_is_livepatch(options.paths, module.name)) {
+    err << "lpmon apply: a module named " << module.name
+        << " is loaded and is not a livepatch (no K in its taint): lpmon unloads only livepatch "
+           "modules; nothing was changed\n";
+    return to_int(ExitCode::not_livepatch);
+  }
   AuditLog audit(options.audit_log, "apply", err);
   if (module_loaded(options.paths, module.name)) {
-    // A module whose patch was replaced or disabled: unused, and in the way of loading.
+    // A livepatch module whose patch was replaced or disabled: unused, and in the way of
+    // loading.
     try {
       unload_module(module.name);
       audit.record("unload-stale", {{"module", module.name}});
@@ -469,7 +486,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   audit.record("load", load_fields);
   const auto since = SteadyClock::now();
   try {
-    load_module(options.module);
+    load_module(*file);
   } catch (const KernelError& error) {
     report.code = ExitCode::runtime_error;
     report.result = "load-failed";
@@ -484,7 +501,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   report.changed = true;
 
   const gate::Duration limit = transition_limit(options, gate_file);
-  TransitionOutcome outcome = follower.wait(module.name, since, since + limit);
+  TransitionOutcome outcome = follower.wait(module.name, true, since, since + limit);
   if (!outcome.finished && options.force) {
     add_current_blockers(options.paths, module.name, outcome);
     if (confirm_force(module.name, options.yes, err)) {
@@ -492,7 +509,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
       report.forced = true;
       audit.record("force", {{"patch", module.name}});
       const auto forced_at = SteadyClock::now();
-      TransitionOutcome after = follower.wait(module.name, since, forced_at + limit);
+      TransitionOutcome after = follower.wait(module.name, true, since, forced_at + limit);
       after.blockers.merge(outcome.blockers);
       outcome = after;
     }
@@ -508,7 +525,10 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   std::string failure;
   if (!outcome.finished) {
     failure = "the transition did not finish within " + gate::format_duration(limit) +
-              (outcome.blockers.empty() ? "" : "; held up by " + blockers_text(outcome.blockers));
+              (outcome.blockers.empty() ? "" : "; held up by " + blockers_text(outcome.blockers)) +
+              (outcome.problem.empty() ? "" : "; " + outcome.problem);
+  } else if (!outcome.problem.empty()) {
+    failure = outcome.problem;
   } else if (outcome.result != bpf::TransitionResult::complete &&
              outcome.result != bpf::TransitionResult::forced) {
     failure = "the kernel ended the transition as " + std::string(bpf::to_string(outcome.result));
@@ -624,6 +644,13 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
   };
   if (!active && !loaded)
     return finish(ExitCode::ok, false, "not-loaded", "not loaded; nothing to do");
+  // A patch listed in /sys/kernel/livepatch is a livepatch; a module alone must say so.
+  if (!active && !module_is_livepatch(options.paths, patch)) {
+    return finish(ExitCode::not_livepatch, false, "not-livepatch",
+                  "module " + patch +
+                      " is loaded but is not a livepatch (no K in its taint); lpmon revert "
+                      "unloads only livepatch modules; nothing was changed");
+  }
 
   AuditLog audit(options.audit_log, "revert", err);
   audit.record("revert", {{"patch", patch}, {"active", active}});
@@ -741,8 +768,9 @@ Command add_revert_command(CLI::App& lpmon) {
       ->type_name("FILE");
   add_kernel_root_options(*revert, options->paths);
   revert->footer(
-      "Exit codes: 0 reverted (or not loaded), 13 the transition or the unload did not "
-      "finish, 14 another transition is running; see lpmon --help.");
+      "Exit codes: 0 reverted (or not loaded), 10 the module is not a livepatch, 13 the "
+      "transition or the unload did not finish, 14 another transition is running; see lpmon "
+      "--help.");
   return {revert, [options](std::ostream& out, std::ostream& err) {
             return run_revert(*options, out, err);
           }};

@@ -31,9 +31,31 @@ std::chrono::nanoseconds monotonic_now() {
   return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
+std::optional<bpf::TransitionResult> sysfs_result(const PatchTransitionState& state,
+                                                  bool patching) {
+  using Presence = PatchTransitionState::Presence;
+  switch (state.presence) {
+    case Presence::unreadable:
+      return std::nullopt;
+    case Presence::gone:
+      // klp frees a patch when its unpatching transition ends; a patch being applied that
+      // vanishes ended in a way sysfs no longer shows.
+      return patching ? bpf::TransitionResult::none : bpf::TransitionResult::complete;
+    case Presence::present:
+      if (state.transition) return std::nullopt;
+      return state.enabled == patching ? bpf::TransitionResult::complete
+                                       : bpf::TransitionResult::reversed;
+  }
+  return std::nullopt;
+}
+
 TransitionFollower::TransitionFollower(const KernelPaths& paths, std::ostream& progress,
-                                       bool terminal)
+                                       bool terminal, bool use_bpf)
     : paths_(paths), progress_(progress), terminal_(terminal) {
+  if (!use_bpf) {
+    fallback_reason_ = "BPF not requested";
+    return;
+  }
   try {
     tracer_ = std::make_unique<bpf::TransitionTracer>(
         [this](const bpf::TraceEvent& event) { on_event(event); }, paths_,
@@ -108,47 +130,81 @@ void TransitionFollower::show_progress(const std::string& patch, std::chrono::na
   progress_.flush();
 }
 
-TransitionOutcome TransitionFollower::wait(const std::string& patch, Clock::time_point since,
-                                           Clock::time_point deadline) {
+namespace {
+
+// The outcome sysfs gives (sysfs_result), with what is wrong about it.
+void settle_by_sysfs(const PatchTransitionState& state, bpf::TransitionResult result,
+                     TransitionOutcome& outcome) {
+  outcome.finished = true;
+  outcome.result = result;
+  if (result == bpf::TransitionResult::none) {
+    outcome.problem = "the patch vanished from sysfs before its transition was seen to end";
+  } else if (result == bpf::TransitionResult::reversed) {
+    outcome.problem = std::string("the transition ended with the patch ") +
+                      (state.enabled ? "enabled" : "disabled") + ": it was reversed";
+  }
+}
+
+// After the tracer saw the end: `enabled` must be what the direction wants.
+void check_enabled_at_end(const KernelPaths& paths, const std::string& patch, bool patching,
+                          TransitionOutcome& outcome) {
+  if (outcome.result != bpf::TransitionResult::complete &&
+      outcome.result != bpf::TransitionResult::forced) {
+    return;
+  }
+  const PatchTransitionState state = read_patch_transition(paths, patch);
+  using Presence = PatchTransitionState::Presence;
+  if (state.presence == Presence::unreadable) {
+    outcome.problem = "the transition ended, but the patch's state cannot be read: " + state.error;
+  } else if (patching && state.presence == Presence::gone) {
+    outcome.problem = "the transition ended, but the patch has vanished from sysfs";
+  } else if (state.presence == Presence::present && !state.transition &&
+             state.enabled != patching) {
+    outcome.problem = std::string("the transition ended with the patch ") +
+                      (state.enabled ? "enabled" : "disabled");
+  }
+}
+
+}  // namespace
+
+TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patching,
+                                           Clock::time_point since, Clock::time_point deadline) {
   last_progress_ = "-";  // the first line is always shown
   const std::chrono::nanoseconds since_monotonic =
       monotonic_now() - std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since);
   int sysfs_says_done = 0;
+  std::string unreadable;  // the last reason sysfs could not tell
   for (;;) {
-    if (tracer_) {
+    const bool tracing = tracer_ != nullptr;
+    if (tracing) {
       tracer_->poll(kPollStep);
       if (auto it = seen_.find(patch); it != seen_.end() && it->second.finished) {
         TransitionOutcome outcome = std::move(it->second);
         seen_.erase(it);
+        check_enabled_at_end(paths_, patch, patching, outcome);
         show_progress(patch, outcome.duration, &outcome);
         return outcome;
       }
-      // Events can be lost (a full ring buffer); sysfs has the last word after a grace poll.
-      if (!patch_in_transition(paths_, patch)) {
-        if (++sysfs_says_done > 5) {
-          TransitionOutcome outcome = std::move(seen_[patch]);
-          seen_.erase(patch);
-          outcome.finished = true;
-          outcome.result = bpf::TransitionResult::complete;
-          outcome.duration =
-              monotonic_now() - started_.try_emplace(patch, since_monotonic).first->second;
-          show_progress(patch, outcome.duration, &outcome);
-          return outcome;
-        }
-      } else {
-        sysfs_says_done = 0;
+    }
+    // Without BPF, sysfs decides; with it, events can be lost (a full ring buffer), so sysfs
+    // has the last word after a grace of a few polls. An unreadable state decides nothing.
+    const PatchTransitionState state = read_patch_transition(paths_, patch);
+    if (state.presence == PatchTransitionState::Presence::unreadable) unreadable = state.error;
+    if (const auto result = sysfs_result(state, patching)) {
+      if (!tracing || ++sysfs_says_done > 5) {
+        TransitionOutcome outcome = std::move(seen_[patch]);
+        seen_.erase(patch);
+        settle_by_sysfs(state, *result, outcome);
+        outcome.duration =
+            monotonic_now() - (tracing ? started_.try_emplace(patch, since_monotonic).first->second
+                                       : since_monotonic);
+        show_progress(patch, outcome.duration, &outcome);
+        return outcome;
       }
     } else {
-      if (!patch_in_transition(paths_, patch)) {
-        TransitionOutcome outcome;
-        outcome.finished = true;
-        outcome.result = bpf::TransitionResult::complete;
-        outcome.duration = monotonic_now() - since_monotonic;
-        show_progress(patch, outcome.duration, &outcome);
-        return outcome;
-      }
-      std::this_thread::sleep_for(kPollStep);
+      sysfs_says_done = 0;
     }
+    if (!tracing) std::this_thread::sleep_for(kPollStep);
     const auto start = started_.find(patch);
     const std::chrono::nanoseconds elapsed =
         monotonic_now() - (start != started_.end() ? start->second : since_monotonic);
@@ -156,6 +212,9 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, Clock::time
       TransitionOutcome outcome = seen_[patch];
       outcome.finished = false;
       outcome.duration = elapsed;
+      if (state.presence == PatchTransitionState::Presence::unreadable) {
+        outcome.problem = "sysfs could not tell whether it ended: " + unreadable;
+      }
       if (terminal_) progress_ << '\n';
       return outcome;
     }

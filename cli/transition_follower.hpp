@@ -12,6 +12,7 @@
 
 #include "lpmon/bpf/transition_tracer.hpp"
 #include "lpmon/kernel_paths.hpp"
+#include "lpmon/livepatch_state.hpp"
 
 namespace lpmon::cli {
 
@@ -33,7 +34,15 @@ struct TransitionOutcome {
   std::optional<std::chrono::nanoseconds> notice_latency;
   std::optional<std::chrono::nanoseconds> kernel_end;  // CLOCK_MONOTONIC
   std::map<pid_t, BlockerSeen> blockers;               // every task seen blocking it
+  // Why the end cannot be taken as the one expected although the transition is over (the
+  // patch vanished, `enabled` is not what the direction wants, sysfs unreadable at the end);
+  // or, when not finished, why sysfs could not tell. Empty when all is as expected.
+  std::string problem;
 };
+
+// How sysfs shows a transition: nullopt while it runs or when it cannot be read; otherwise
+// the result for a transition towards `patching` (enabled 1) or unpatching (enabled 0).
+std::optional<bpf::TransitionResult> sysfs_result(const PatchTransitionState& state, bool patching);
 
 // Follows livepatch transitions through the BPF tracer, so lpmon sees a transition end when
 // the kernel ends it rather than at the next sysfs poll. When BPF is unavailable it says so
@@ -41,14 +50,17 @@ struct TransitionOutcome {
 // transition, so that the start is not missed.
 class TransitionFollower {
  public:
-  // Progress lines go to `progress`; rewritten in place when it is a terminal.
-  TransitionFollower(const KernelPaths& paths, std::ostream& progress, bool terminal);
+  // Progress lines go to `progress`; rewritten in place when it is a terminal. Without
+  // `use_bpf` it polls sysfs (tests on fake trees).
+  TransitionFollower(const KernelPaths& paths, std::ostream& progress, bool terminal,
+                     bool use_bpf = true);
   ~TransitionFollower();
 
   // Waits until `patch`'s transition ends or `deadline` passes. `patching` is the direction
-  // expected (it may change if the transition is reversed). `since` is when the action that
-  // started the transition began, for the sysfs fallback's duration.
-  TransitionOutcome wait(const std::string& patch, std::chrono::steady_clock::time_point since,
+  // expected (the patch enabled at the end), checked against sysfs at the end. `since` is
+  // when the action that started the transition began, for the sysfs fallback's duration.
+  TransitionOutcome wait(const std::string& patch, bool patching,
+                         std::chrono::steady_clock::time_point since,
                          std::chrono::steady_clock::time_point deadline);
 
   // "bpf" or "sysfs-poll".

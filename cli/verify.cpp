@@ -917,9 +917,14 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     modules_dir = kernel_dir / "root/lib/modules" / release;
   }
 
-  const fs::path work = cache_dir() / "verify" / module.name;
+  fs::path work;
+  try {
+    work = fresh_work_dir(cache_dir() / "verify", module.name);
+  } catch (const std::exception& e) {
+    err << "lpmon verify: " << e.what() << '\n';
+    return kError;
+  }
   std::error_code ec;
-  fs::remove_all(work, ec);
   fs::create_directories(work / "files/modules", ec);
   if (ec) {
     err << "lpmon verify: cannot create " << work.string() << ": " << ec.message() << '\n';
@@ -1073,6 +1078,25 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
 }
 
 }  // namespace
+
+fs::path fresh_work_dir(const fs::path& root, const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos) {
+    throw std::runtime_error("'" + name + "' is not a name for a directory in " + root.string() +
+                             "; nothing was removed");
+  }
+  fs::create_directories(root);
+  const fs::path base = fs::canonical(root);
+  const fs::path work = fs::weakly_canonical(base / name);
+  // A symbolic link planted at root/name may point anywhere: only a directory inside is removed.
+  if (work.parent_path() != base) {
+    throw std::runtime_error((base / name).string() + " resolves to " + work.string() +
+                             ", outside " + base.string() + "; nothing was removed");
+  }
+  fs::remove_all(work);
+  fs::create_directories(work);
+  return work;
+}
 
 int run_verify_command(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
   try {

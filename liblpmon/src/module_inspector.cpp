@@ -155,6 +155,25 @@ void check_elf_header(Bytes image, const std::string& file) {
   }
 }
 
+// A name the kernel gives modules: what KBUILD_MODNAME can be ([A-Za-z0-9_], '-' in names
+// given on the command line), shorter than MODULE_NAME_LEN. Anything else (a '/', "..", a
+// control character) is a crafted file.
+bool is_module_name(std::string_view name, std::size_t limit) {
+  return !name.empty() && name.size() < limit && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+// "6.1.0-57-amd64": what uname -r can be, and never "." or ".." or a path.
+bool is_kernel_release(std::string_view release) {
+  return !release.empty() && release.size() <= 64 && release.front() != '.' &&
+         std::all_of(release.begin(), release.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '+' || c == '~';
+         });
+}
+
 struct ElfDeleter {
   void operator()(Elf* elf) const { elf_end(elf); }
 };
@@ -577,6 +596,30 @@ std::variant<DecodedPatch, std::string> find_patch(ModuleElf& elf, const KlpLayo
   return std::move(found.front());
 }
 
+// struct module's name[]: after `state` (an enum, padded to a pointer) and `list` (two
+// pointers), MODULE_NAME_LEN (64 - sizeof(unsigned long)) bytes, NUL-terminated.
+std::string linked_module_name(ModuleElf& elf, std::size_t this_module, const std::string& file) {
+  const std::size_t pointer = elf.is64() ? 8 : 4;
+  const std::size_t name_offset = pointer + 2 * pointer;
+  const std::size_t name_size = 64 - pointer;
+  const auto bytes = elf.bytes(this_module, name_offset, name_size);
+  if (!bytes) {
+    fail(ModuleFileProblem::corrupt, file,
+         "malformed module: " + std::string(kThisModuleSection) +
+             " is too small to hold struct module's name");
+  }
+  const auto nul = std::find(bytes->begin(), bytes->end(), std::byte{0});
+  const std::string_view name(reinterpret_cast<const char*>(bytes->data()),
+                              static_cast<std::size_t>(nul - bytes->begin()));
+  if (nul == bytes->end() || !is_module_name(name, name_size)) {
+    fail(ModuleFileProblem::corrupt, file,
+         "malformed module: its name in " + std::string(kThisModuleSection) + " ('" +
+             printable(name) + "') is not a module name (letters, digits, '_' and '-', at most " +
+             std::to_string(name_size - 1) + " characters); refusing a crafted file");
+  }
+  return std::string(name);
+}
+
 // "object:function[,sympos]" separated by spaces, as lpmon build writes lpmon_functions.
 std::optional<std::vector<PatchedObject>> parse_lpmon_functions(std::string_view text) {
   std::vector<PatchedObject> objects;
@@ -869,35 +912,54 @@ const std::optional<std::string>& ModuleInspector::explicit_btf_release() {
   return *explicit_btf_release_;
 }
 
-ModuleInfo ModuleInspector::inspect(const fs::path& module) {
-  const std::string file = module.string();
-  const int fd = open(module.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail(ModuleFileProblem::unreadable, file, "cannot read: " + detail::errno_message(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const int error = errno;
-    close(fd);
+ModuleFile::ModuleFile(const fs::path& path) : path_(path) {
+  const std::string file = path.string();
+  auto refuse = [&](const struct stat& st, int error) {
     fail(ModuleFileProblem::unreadable, file,
-         S_ISDIR(st.st_mode) ? "is a directory"
-         : error             ? detail::errno_message(error)
-                             : "not a regular file");
+         error                  ? "cannot read: " + detail::errno_message(error)
+         : S_ISDIR(st.st_mode)  ? std::string("is a directory")
+         : S_ISFIFO(st.st_mode) ? std::string("is a FIFO, not a module file")
+         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+             ? std::string("is a device node, not a module file")
+             : std::string("not a regular file"));
+  };
+  // Checked before opening: opening a device can act on it. O_NONBLOCK and the second check
+  // cover a path swapped in between: an open FIFO must not block.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) refuse(st, errno);
+  if (!S_ISREG(st.st_mode)) refuse(st, 0);
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd_ < 0) refuse(st, errno);
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int error = S_ISREG(st.st_mode) ? errno : 0;
+    ::close(fd_);
+    fd_ = -1;
+    refuse(st, error);
   }
-  if (st.st_size == 0) {
-    close(fd);
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+ModuleFile::~ModuleFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+ModuleInfo ModuleInspector::inspect(const fs::path& module) {
+  return inspect(ModuleFile(module));
+}
+
+ModuleInfo ModuleInspector::inspect(const ModuleFile& module) {
+  const std::string file = module.path().string();
+  if (module.size() == 0)
     fail(ModuleFileProblem::not_a_module, file, "empty file, not a kernel module");
-  }
   // Private and writable: libelf may convert data in place, and the file never changes. Mapped,
   // not read: only headers, .modinfo and the data sections are touched, not debug info.
-  void* map = mmap(nullptr, st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  const int error = errno;
-  close(fd);
-  if (map == MAP_FAILED) fail(ModuleFileProblem::unreadable, file, detail::errno_message(error));
+  void* map = mmap(nullptr, module.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE, module.fd(), 0);
+  if (map == MAP_FAILED) fail(ModuleFileProblem::unreadable, file, detail::errno_message(errno));
   struct Unmap {
     void* map;
     std::size_t size;
     ~Unmap() { munmap(map, size); }
-  } unmap{map, static_cast<std::size_t>(st.st_size)};
+  } unmap{map, static_cast<std::size_t>(module.size())};
   return inspect_image(static_cast<char*>(map), unmap.size, file);
 }
 
@@ -937,26 +999,27 @@ ModuleInfo ModuleInspector::inspect_image(char* data, std::size_t size, const st
     return std::nullopt;
   };
 
-  // struct module begins with state (an enum) and list (two pointers), then name[].
-  const std::size_t pointer = elf.is64() ? 8 : 4;
-  const std::size_t name_offset = pointer + 2 * pointer;
-  const std::size_t name_size = 64 - pointer;  // MODULE_NAME_LEN
-  std::string linked_name;
-  if (const auto bytes = elf.bytes(*this_module, name_offset, name_size)) {
-    const auto nul = std::find(bytes->begin(), bytes->end(), std::byte{0});
-    linked_name.assign(reinterpret_cast<const char*>(bytes->data()), nul - bytes->begin());
-  }
-  info.name = first("name").value_or(linked_name);
-  if (!linked_name.empty() && linked_name != info.name) {
-    info.notes.push_back(".modinfo names the module " + info.name + " but " +
-                         std::string(kThisModuleSection) + " names it " + linked_name +
+  // The kernel names the module by struct module's name[] in .gnu.linkonce.this_module
+  // (load_module() uses mod->name for /sys/module, delete_module and livepatch's sysfs), not
+  // by .modinfo's name=. That name reaches paths (/sys/module/<name>, lpmon verify's cache, the
+  // guest's params file), so anything but a plain module name refuses the file.
+  info.name = linked_module_name(elf, *this_module, file);
+  if (const auto declared = first("name"); declared && *declared != info.name) {
+    info.notes.push_back(".modinfo names the module '" + printable(*declared) + "' but " +
+                         std::string(kThisModuleSection) + " names it " + info.name +
                          " (the kernel uses the latter)");
   }
   info.livepatch = first("livepatch") == "Y";
   info.vermagic = first("vermagic");
   if (info.vermagic) {
     const auto words = split(*info.vermagic, ' ');
-    if (!words.empty()) info.release = words.front();
+    // The release names directories (kernel caches, /lib/modules/<release>): only a plain one.
+    if (!words.empty() && is_kernel_release(words.front())) {
+      info.release = words.front();
+    } else if (!words.empty()) {
+      info.notes.push_back("the vermagic's release '" + printable(words.front()) +
+                           "' is not a kernel release: ignored");
+    }
   }
   info.license = first("license");
   info.description = first("description");
