@@ -12,7 +12,6 @@
 #include <regex>
 #include <thread>
 
-#include "audit_log.hpp"
 #include "command.hpp"
 #include "gate.hpp"
 #include "inspect.hpp"
@@ -24,7 +23,13 @@
 #include "lpmon/livepatch_state.hpp"
 #include "lpmon/module_inspector.hpp"
 #include "lpmon/patch_control.hpp"
-#include "transition_follower.hpp"
+#include "lpmon/rollout/audit_log.hpp"
+#include "lpmon/rollout/host_observation.hpp"
+#include "lpmon/rollout/preflight.hpp"
+#include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transition_follower.hpp"
+#include "lpmon/util/clock.hpp"
+#include "progress_line.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -32,21 +37,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
-
-// A refusal before anything was changed: the message is the one line for stderr.
-struct Refusal {
-  ExitCode code;
-  std::string message;
-};
+using rollout::AuditLog;
+using rollout::Refusal;
+using rollout::Rollback;
+using rollout::TransitionFollower;
+using rollout::TransitionOutcome;
 
 double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
-}
-
-std::string seconds_text(std::chrono::nanoseconds d) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f s", seconds(d));
-  return text;
 }
 
 json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
@@ -68,103 +66,20 @@ json transition_json(const TransitionOutcome& outcome, const TransitionFollower&
   return j;
 }
 
-std::string blockers_text(const std::map<pid_t, BlockerSeen>& blockers) {
-  std::string text;
-  std::size_t shown = 0;
-  for (const auto& [pid, task] : blockers) {
-    if (shown++ == 5) {
-      text += ", ...";
-      break;
-    }
-    text += (text.empty() ? "" : ", ") + std::to_string(pid) + " (" + task.comm +
-            (task.function.empty() ? "" : " in " + task.function) + ")";
-  }
-  return text;
+// The audit log, its warning (if any) on `err`.
+AuditLog open_audit_log(const fs::path& file, const std::string& command, std::ostream& err) {
+  AuditLog audit(file, command);
+  if (!audit.warning().empty())
+    err << "lpmon " << command << ": warning: " << audit.warning() << '\n';
+  return audit;
 }
 
-// The tasks still short of the target, by procfs, with what BPF saw of them.
-void add_current_blockers(const KernelPaths& paths, const std::string& patch,
-                          TransitionOutcome& outcome) {
-  try {
-    const std::vector<LivepatchPatch> patches = read_patches(paths);
-    const auto progress = transition_progress(paths, patches);
-    if (!progress || progress->patch != patch) return;
-    const auto live = std::find_if(patches.begin(), patches.end(),
-                                   [&](const LivepatchPatch& p) { return p.name == patch; });
-    if (live == patches.end()) return;
-    // liblpmon's procfs reader, as lpmon status shows these tasks.
-    for (const PendingTask& pending :
-         describe_pending_tasks(paths, *live, progress->tasks.not_at_target)) {
-      BlockerSeen& task = outcome.blockers[pending.pid];
-      task.pid = pending.pid;
-      if (task.comm.empty()) task.comm = pending.comm;
-      if (task.reason.empty()) task.reason = pending.reason;
-      if (task.function.empty()) task.function = pending.function;
-    }
-  } catch (const std::exception&) {
-    // The blockers seen by BPF are still reported.
-  }
+// A note from the engine, as a line on `err`.
+std::function<void(const std::string&)> say(std::string prefix, std::ostream& err) {
+  return [prefix = std::move(prefix), &err](const std::string& note) {
+    err << prefix << note << '\n';
+  };
 }
-
-// Unloads a module whose patch has just been freed. klp drops its module reference in a work
-// item after the transition ends, so "in use" is retried for a short while.
-std::optional<std::string> unload_when_released(const KernelPaths& paths,
-                                                const std::string& module) {
-  const auto give_up = SteadyClock::now() + std::chrono::seconds(5);
-  for (;;) {
-    try {
-      unload_module(module);
-      return std::nullopt;
-    } catch (const KernelError& error) {
-      if (!module_loaded(paths, module)) return std::nullopt;
-      if (SteadyClock::now() >= give_up) return std::string(error.what());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-// What the host shows of the patch being applied, for the gate's local checks.
-class HostObservation final : public gate::LocalSource {
- public:
-  HostObservation(const KernelPaths& paths, std::string patch, KernelLog* log,
-                  std::optional<std::uint64_t> taint_before, const TransitionOutcome& outcome)
-      : paths_(paths),
-        patch_(std::move(patch)),
-        log_(log),
-        taint_before_(taint_before),
-        outcome_(outcome) {}
-
-  gate::LocalObservation observe() override {
-    gate::LocalObservation seen;
-    seen.transition_duration = std::chrono::duration_cast<gate::Duration>(outcome_.duration);
-    seen.transition_finished = outcome_.finished;
-    std::vector<gate::BlockingTask> blocking;
-    if (!outcome_.finished) {
-      for (const auto& [pid, task] : outcome_.blockers) blocking.push_back({pid, task.comm});
-    }
-    seen.blocking_tasks = blocking;
-    seen.taint_before = taint_before_;
-    seen.taint_after = read_taint(paths_).mask;
-    if (log_) {
-      for (KernelLogRecord& record : log_->read_new()) {
-        if (is_kernel_problem(record)) problems_.push_back(record.message);
-      }
-      seen.kernel_warnings = static_cast<unsigned>(problems_.size());
-    }
-    // The overhead needs calls timed before and after the patch: lpmon verify measures it.
-    return seen;
-  }
-
-  const std::vector<std::string>& problems() const { return problems_; }
-
- private:
-  KernelPaths paths_;
-  std::string patch_;
-  KernelLog* log_;
-  std::optional<std::uint64_t> taint_before_;
-  const TransitionOutcome& outcome_;
-  std::vector<std::string> problems_;
-};
 
 // The kernel log from now on, or nothing (with a warning) when it cannot be read.
 std::unique_ptr<KernelLog> open_kernel_log(const std::string& command, std::ostream& err) {
@@ -213,62 +128,6 @@ bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
   return answer == "force";
 }
 
-// Reverses or undoes `patch` (writes 0 to enabled), follows that transition and unloads the
-// module. Returns what happened, for the report; `left` says what could not be undone.
-struct Rollback {
-  bool started = false;
-  std::optional<TransitionOutcome> transition;
-  bool unloaded = false;
-  std::string left;  // empty when the host is back as it was
-};
-
-Rollback roll_back(const KernelPaths& paths, const std::string& patch, TransitionFollower& follower,
-                   gate::Duration timeout, AuditLog& audit, std::ostream& err) {
-  Rollback rollback;
-  const auto since = SteadyClock::now();
-  try {
-    disable_patch(paths, patch);
-    rollback.started = true;
-    audit.record("disable", {{"patch", patch}});
-  } catch (const KernelError& error) {
-    // The patch may have gone on its own (replaced); only a live patch is a problem.
-    if (fs::exists(patch_dir(paths, patch))) {
-      rollback.left = error.what();
-      return rollback;
-    }
-  }
-  if (rollback.started) {
-    err << "lpmon: " << patch << ": undoing the patch\n";
-    TransitionOutcome outcome = follower.wait(patch, false, since, since + timeout);
-    if (!outcome.finished) add_current_blockers(paths, patch, outcome);
-    audit.record(outcome.finished ? "rollback-transition-end" : "rollback-transition-timeout",
-                 {{"patch", patch},
-                  {"duration_seconds", seconds(outcome.duration)},
-                  {"rounds", outcome.rounds}});
-    rollback.transition = outcome;
-    if (outcome.finished && !outcome.problem.empty()) {
-      rollback.left = "undoing " + patch + ": " + outcome.problem;
-      return rollback;
-    }
-    if (!outcome.finished) {
-      rollback.left = "the transition undoing " + patch + " is still running after " +
-                      seconds_text(outcome.duration) + ", held up by " +
-                      blockers_text(outcome.blockers) +
-                      "; the kernel keeps retrying, and the module stays loaded (lpmon status "
-                      "shows it; lpmon revert " +
-                      patch + " finishes the job)";
-      return rollback;
-    }
-  }
-  if (auto problem = unload_when_released(paths, patch)) {
-    rollback.left = *problem;
-    return rollback;
-  }
-  rollback.unloaded = true;
-  audit.record("unload", {{"module", patch}});
-  return rollback;
-}
-
 json rollback_json(const Rollback& rollback, const TransitionFollower& follower) {
   json j{{"started", rollback.started}, {"unloaded", rollback.unloaded}};
   if (rollback.transition) j["transition"] = transition_json(*rollback.transition, follower);
@@ -311,31 +170,6 @@ gate::Duration transition_limit(const ApplyOptions& options,
     }
   }
   return limit;
-}
-
-// Inspects the open file that apply will load, so that what was checked is what is loaded.
-std::variant<ModuleInfo, Refusal> preflight_module(const ApplyOptions& options,
-                                                   std::unique_ptr<ModuleFile>& file) {
-  ModuleInfo module;
-  try {
-    file = std::make_unique<ModuleFile>(options.module);
-    ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = options.paths});
-    module = inspector.inspect(*file);
-  } catch (const ModuleFileError& error) {
-    return Refusal{module_file_exit_code(error.problem()), error.what()};
-  }
-  InspectReport report{module, kernel_release(options.paths), {}};
-  report.kernel = check_vermagic(module, report.kernel_release);
-  if (const ExitCode code = inspect_exit_code(report); code != ExitCode::ok) {
-    return Refusal{code, inspect_problem(report)};
-  }
-  for (const std::string& dependency : module.depends) {
-    if (!module_loaded(options.paths, dependency)) {
-      return Refusal{ExitCode::runtime_error, options.module.string() + " depends on module " +
-                                                  dependency + ", which is not loaded"};
-    }
-  }
-  return module;
 }
 
 struct ApplyReport {
@@ -413,23 +247,21 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   }
   require_livepatch(options.paths);
 
-  std::unique_ptr<ModuleFile> file;
-  auto checked = preflight_module(options, file);
+  auto checked = rollout::preflight(options.module, options.paths);
   if (auto* refusal = std::get_if<Refusal>(&checked)) {
     err << "lpmon apply: " << refusal->message << '\n';
     return to_int(refusal->code);
   }
-  const ModuleInfo& module = std::get<ModuleInfo>(checked);
+  const rollout::CheckedModule& file = std::get<rollout::CheckedModule>(checked);
+  const ModuleInfo& module = file.info;
   ApplyReport report;
   report.patch = module.name;
 
   const std::vector<LivepatchPatch> before = read_patches(options.paths);
-  for (const LivepatchPatch& patch : before) {
-    if (patch.transition && patch.name != module.name) {
-      err << "lpmon apply: livepatch " << patch.name
-          << " is in transition; nothing was changed (wait for it: lpmon status)\n";
-      return to_int(ExitCode::busy);
-    }
+  if (const auto other = rollout::other_transition(before, module.name)) {
+    err << "lpmon apply: livepatch " << *other
+        << " is in transition; nothing was changed (wait for it: lpmon status)\n";
+    return to_int(ExitCode::busy);
   }
   const auto same = std::find_if(before.begin(), before.end(),
                                  [&](const LivepatchPatch& p) { return p.name == module.name; });
@@ -452,7 +284,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
            "modules; nothing was changed\n";
     return to_int(ExitCode::not_livepatch);
   }
-  AuditLog audit(options.audit_log, "apply", err);
+  AuditLog audit = open_audit_log(options.audit_log, "apply", err);
   if (module_loaded(options.paths, module.name)) {
     // A livepatch module whose patch was replaced or disabled: unused, and in the way of
     // loading.
@@ -469,7 +301,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
 
   std::unique_ptr<KernelLog> log = open_kernel_log("apply", err);
   report.taint_before = read_taint(options.paths).mask;
-  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
+  TransitionFollower follower(options.paths, ProgressLine(err, progress_rewrites_in_place()));
   if (!follower.fallback_reason().empty()) {
     err << "lpmon apply: warning: following the transition by polling sysfs every 100 ms, as the "
            "BPF tracer is unavailable: "
@@ -486,7 +318,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   audit.record("load", load_fields);
   const auto since = SteadyClock::now();
   try {
-    load_module(*file);
+    load_module(*file.file);
   } catch (const KernelError& error) {
     report.code = ExitCode::runtime_error;
     report.result = "load-failed";
@@ -503,7 +335,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   const gate::Duration limit = transition_limit(options, gate_file);
   TransitionOutcome outcome = follower.wait(module.name, true, since, since + limit);
   if (!outcome.finished && options.force) {
-    add_current_blockers(options.paths, module.name, outcome);
+    rollout::add_current_blockers(options.paths, module.name, outcome);
     if (confirm_force(module.name, options.yes, err)) {
       force_transition(options.paths, module.name);
       report.forced = true;
@@ -514,7 +346,7 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
       outcome = after;
     }
   }
-  if (!outcome.finished) add_current_blockers(options.paths, module.name, outcome);
+  if (!outcome.finished) rollout::add_current_blockers(options.paths, module.name, outcome);
   audit.record(outcome.finished ? "transition-end" : "transition-timeout",
                {{"patch", module.name},
                 {"result", bpf::to_string(outcome.result)},
@@ -524,16 +356,19 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
 
   std::string failure;
   if (!outcome.finished) {
-    failure = "the transition did not finish within " + gate::format_duration(limit) +
-              (outcome.blockers.empty() ? "" : "; held up by " + blockers_text(outcome.blockers)) +
-              (outcome.problem.empty() ? "" : "; " + outcome.problem);
+    failure =
+        "the transition did not finish within " + gate::format_duration(limit) +
+        (outcome.blockers.empty() ? ""
+                                  : "; held up by " + rollout::blockers_text(outcome.blockers)) +
+        (outcome.problem.empty() ? "" : "; " + outcome.problem);
   } else if (!outcome.problem.empty()) {
     failure = outcome.problem;
   } else if (outcome.result != bpf::TransitionResult::complete &&
              outcome.result != bpf::TransitionResult::forced) {
     failure = "the kernel ended the transition as " + std::string(bpf::to_string(outcome.result));
   } else if (gate_file) {
-    HostObservation host(options.paths, module.name, log.get(), report.taint_before, outcome);
+    rollout::HostObservation host(options.paths, module.name, log.get(), report.taint_before,
+                                  outcome);
     gate::SystemClock clock;
     gate::EngineOptions engine;
     report.gate = gate::run_gate(*gate_file, nullptr, &host, clock, engine,
@@ -568,7 +403,8 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   }
 
   err << "lpmon apply: " << module.name << ": " << failure << "; rolling back\n";
-  report.rollback = roll_back(options.paths, module.name, follower, options.timeout, audit, err);
+  report.rollback = rollout::roll_back(options.paths, module.name, follower, options.timeout, audit,
+                                       say("lpmon: " + module.name + ": ", err));
   if (report.rollback->left.empty()) {
     report.code = ExitCode::gate_failed;
     report.result = "reverted";
@@ -593,7 +429,7 @@ std::variant<std::string, Refusal> revert_target(const RevertOptions& options) {
       ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = options.paths});
       return inspector.inspect(arg).name;
     } catch (const ModuleFileError& error) {
-      return Refusal{module_file_exit_code(error.problem()), error.what()};
+      return Refusal{rollout::module_file_exit_code(error.problem()), error.what()};
     }
   }
   static const std::regex kModuleName("[A-Za-z0-9_-]+");
@@ -616,12 +452,10 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
   require_livepatch(options.paths);
 
   const std::vector<LivepatchPatch> patches = read_patches(options.paths);
-  for (const LivepatchPatch& other : patches) {
-    if (other.transition && other.name != patch) {
-      err << "lpmon revert: livepatch " << other.name
-          << " is in transition; nothing was changed (wait for it: lpmon status)\n";
-      return to_int(ExitCode::busy);
-    }
+  if (const auto other = rollout::other_transition(patches, patch)) {
+    err << "lpmon revert: livepatch " << *other
+        << " is in transition; nothing was changed (wait for it: lpmon status)\n";
+    return to_int(ExitCode::busy);
   }
   const bool active = std::any_of(patches.begin(), patches.end(),
                                   [&](const LivepatchPatch& p) { return p.name == patch; });
@@ -652,10 +486,10 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
                       "unloads only livepatch modules; nothing was changed");
   }
 
-  AuditLog audit(options.audit_log, "revert", err);
+  AuditLog audit = open_audit_log(options.audit_log, "revert", err);
   audit.record("revert", {{"patch", patch}, {"active", active}});
   if (!active) {
-    if (auto problem = unload_when_released(options.paths, patch)) {
+    if (auto problem = rollout::unload_when_released(options.paths, patch)) {
       return finish(ExitCode::rollback_incomplete, false, "rollback-incomplete", *problem);
     }
     audit.record("unload", {{"module", patch}});
@@ -663,12 +497,13 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
                   "its patch was no longer active (replaced or disabled); module unloaded");
   }
 
-  TransitionFollower follower(options.paths, err, progress_rewrites_in_place());
+  TransitionFollower follower(options.paths, ProgressLine(err, progress_rewrites_in_place()));
   if (!follower.fallback_reason().empty()) {
     err << "lpmon revert: warning: following the transition by polling sysfs every 100 ms: "
         << follower.fallback_reason() << '\n';
   }
-  const Rollback rollback = roll_back(options.paths, patch, follower, options.timeout, audit, err);
+  const Rollback rollback = rollout::roll_back(options.paths, patch, follower, options.timeout,
+                                               audit, say("lpmon: " + patch + ": ", err));
   j["rollback"] = rollback_json(rollback, follower);
   if (!rollback.left.empty()) {
     return finish(ExitCode::rollback_incomplete, rollback.started, "rollback-incomplete",
@@ -731,8 +566,8 @@ Command add_apply_command(CLI::App& lpmon) {
   apply->add_flag("--json", options->json, "Print the outcome as one JSON object");
   apply
       ->add_option("--audit-log", options->audit_log,
-                   "Append a JSON line per step to FILE (default " + std::string(kDefaultAuditLog) +
-                       "); syslog gets them too")
+                   "Append a JSON line per step to FILE (default " +
+                       std::string(rollout::kDefaultAuditLog) + "); syslog gets them too")
       ->type_name("FILE");
   CLI::Option* force = apply->add_flag(
       "--force", options->force,
@@ -762,9 +597,9 @@ Command add_revert_command(CLI::App& lpmon) {
                       "forced, and the kernel keeps trying after that");
   revert->add_flag("--json", options->json, "Print the outcome as one JSON object");
   revert
-      ->add_option(
-          "--audit-log", options->audit_log,
-          "Append a JSON line per step to FILE (default " + std::string(kDefaultAuditLog) + ")")
+      ->add_option("--audit-log", options->audit_log,
+                   "Append a JSON line per step to FILE (default " +
+                       std::string(rollout::kDefaultAuditLog) + ")")
       ->type_name("FILE");
   add_kernel_root_options(*revert, options->paths);
   revert->footer(

@@ -7,8 +7,8 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_log.hpp"
+#include "lpmon/util/clock.hpp"
 #include "text_report.hpp"
-#include "transition_follower.hpp"
 
 namespace lpmon::cli {
 namespace {

@@ -22,6 +22,7 @@
 #include "lpmon/kernel_image.hpp"
 #include "lpmon/kernel_info.hpp"
 #include "lpmon/module_inspector.hpp"
+#include "lpmon/rollout/preflight.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -812,14 +813,7 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     module = ModuleInspector().inspect(o.patch);
   } catch (const ModuleFileError& e) {
     err << "lpmon verify: " << e.what() << '\n';
-    switch (e.problem()) {
-      case ModuleFileProblem::unreadable:
-        return to_int(ExitCode::unreadable_file);
-      case ModuleFileProblem::not_a_module:
-        return to_int(ExitCode::not_a_module);
-      case ModuleFileProblem::corrupt:
-        return to_int(ExitCode::corrupt_module);
-    }
+    return to_int(rollout::module_file_exit_code(e.problem()));
   }
   if (!module.livepatch) {
     err << "lpmon verify: " << o.patch

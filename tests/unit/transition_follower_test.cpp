@@ -1,16 +1,15 @@
 // The follower never takes what it cannot read for the end of a transition, and checks
 // `enabled` at the end (issue 13, item 7). Polling sysfs, on fake trees.
-#include "transition_follower.hpp"
+#include "lpmon/rollout/transition_follower.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <sstream>
 
 #include "fake_kernel_tree.hpp"
 
-namespace lpmon::cli {
+namespace lpmon::rollout {
 namespace {
 
 namespace fs = std::filesystem;
@@ -20,8 +19,7 @@ using Presence = PatchTransitionState::Presence;
 
 TransitionOutcome follow(const testing::FakeKernelTree& tree, const std::string& patch,
                          bool patching, std::chrono::milliseconds limit) {
-  std::ostringstream progress;
-  TransitionFollower follower(tree.paths(), progress, false, /*use_bpf=*/false);
+  TransitionFollower follower(tree.paths(), {}, /*use_bpf=*/false);
   const auto now = Clock::now();
   return follower.wait(patch, patching, now, now + limit);
 }
@@ -95,4 +93,4 @@ TEST(TransitionFollower, ARunningTransitionIsNotFinishedAtTheDeadline) {
 }
 
 }  // namespace
-}  // namespace lpmon::cli
+}  // namespace lpmon::rollout

@@ -3,10 +3,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -14,7 +14,7 @@
 #include "lpmon/kernel_paths.hpp"
 #include "lpmon/livepatch_state.hpp"
 
-namespace lpmon::cli {
+namespace lpmon::rollout {
 
 // A task klp could not switch, as lpmon apply and revert report it.
 struct BlockerSeen {
@@ -44,16 +44,27 @@ struct TransitionOutcome {
 // the result for a transition towards `patching` (enabled 1) or unpatching (enabled 0).
 std::optional<bpf::TransitionResult> sysfs_result(const PatchTransitionState& state, bool patching);
 
+// Where a transition being followed stands, for a progress line.
+struct TransitionProgress {
+  std::string patch;
+  std::chrono::nanoseconds elapsed{};
+  const TransitionOutcome* ended = nullptr;  // the end, in the last report of a wait()
+  bool timed_out = false;                    // the last report of a wait() that timed out
+  std::optional<std::uint32_t> round;        // the last klp round that left tasks, if any
+  std::uint32_t tasks_left = 0;              // tasks that round could not switch
+};
+
 // Follows livepatch transitions through the BPF tracer, so lpmon sees a transition end when
 // the kernel ends it rather than at the next sysfs poll. When BPF is unavailable it says so
-// and polls sysfs every 100 ms instead. Construct it before the action that starts the
-// transition, so that the start is not missed.
+// (fallback_reason) and polls sysfs every 100 ms instead. Construct it before the action that
+// starts the transition, so that the start is not missed. It prints nothing: progress goes to
+// the handler, about every 100 ms while it waits.
 class TransitionFollower {
  public:
-  // Progress lines go to `progress`; rewritten in place when it is a terminal. Without
-  // `use_bpf` it polls sysfs (tests on fake trees).
-  TransitionFollower(const KernelPaths& paths, std::ostream& progress, bool terminal,
-                     bool use_bpf = true);
+  using ProgressHandler = std::function<void(const TransitionProgress&)>;
+
+  // Without `use_bpf` it polls sysfs (tests on fake trees).
+  TransitionFollower(const KernelPaths& paths, ProgressHandler progress, bool use_bpf = true);
   ~TransitionFollower();
 
   // Waits until `patch`'s transition ends or `deadline` passes. `patching` is the direction
@@ -70,23 +81,17 @@ class TransitionFollower {
 
  private:
   void on_event(const bpf::TraceEvent& event);
-  // `ended`: the transition's end, for the last line.
-  void show_progress(const std::string& patch, std::chrono::nanoseconds elapsed,
-                     const TransitionOutcome* ended);
+  void report(const std::string& patch, std::chrono::nanoseconds elapsed,
+              const TransitionOutcome* ended, bool timed_out = false);
 
   KernelPaths paths_;
-  std::ostream& progress_;
-  bool terminal_;
+  ProgressHandler progress_;
   std::string fallback_reason_;
   std::unique_ptr<bpf::TransitionTracer> tracer_;
   // Events of every patch, kept until wait() asks for that patch.
   std::map<std::string, TransitionOutcome> seen_;
   std::map<std::string, std::chrono::nanoseconds> started_;
   std::map<std::string, std::uint32_t> last_blocked_;
-  std::string last_progress_;
 };
 
-// CLOCK_MONOTONIC now, the clock of BPF timestamps.
-std::chrono::nanoseconds monotonic_now();
-
-}  // namespace lpmon::cli
+}  // namespace lpmon::rollout

@@ -1,4 +1,4 @@
-#include "transition_follower.hpp"
+#include "lpmon/rollout/transition_follower.hpp"
 
 #include <time.h>
 
@@ -10,26 +10,15 @@
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/errors.hpp"
 #include "lpmon/livepatch_state.hpp"
+#include "lpmon/util/clock.hpp"
 
-namespace lpmon::cli {
+namespace lpmon::rollout {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kPollStep{100};
 
-std::string seconds_text(std::chrono::nanoseconds d) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", std::chrono::duration<double>(d).count());
-  return text;
-}
-
 }  // namespace
-
-std::chrono::nanoseconds monotonic_now() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-}
 
 std::optional<bpf::TransitionResult> sysfs_result(const PatchTransitionState& state,
                                                   bool patching) {
@@ -49,9 +38,9 @@ std::optional<bpf::TransitionResult> sysfs_result(const PatchTransitionState& st
   return std::nullopt;
 }
 
-TransitionFollower::TransitionFollower(const KernelPaths& paths, std::ostream& progress,
-                                       bool terminal, bool use_bpf)
-    : paths_(paths), progress_(progress), terminal_(terminal) {
+TransitionFollower::TransitionFollower(const KernelPaths& paths, ProgressHandler progress,
+                                       bool use_bpf)
+    : paths_(paths), progress_(std::move(progress)) {
   if (!use_bpf) {
     fallback_reason_ = "BPF not requested";
     return;
@@ -104,30 +93,19 @@ void TransitionFollower::on_event(const bpf::TraceEvent& event) {
   }
 }
 
-void TransitionFollower::show_progress(const std::string& patch, std::chrono::nanoseconds elapsed,
-                                       const TransitionOutcome* ended) {
-  std::string line = "lpmon: " + patch + ": transition ";
-  std::string state;  // what a log line is printed for: a change, not every 100 ms
-  if (ended) {
-    line += std::string(bpf::to_string(ended->result)) + " after " + seconds_text(elapsed) + ", " +
-            std::to_string(ended->rounds) + " round(s)";
-  } else {
-    line += "running, " + seconds_text(elapsed);
-    if (const auto blocked = last_blocked_.find(patch); blocked != last_blocked_.end()) {
-      state = "round " + std::to_string(seen_[patch].rounds) + ": " +
-              std::to_string(blocked->second) + " task(s) left";
-      line += ", " + state;
-    }
+void TransitionFollower::report(const std::string& patch, std::chrono::nanoseconds elapsed,
+                                const TransitionOutcome* ended, bool timed_out) {
+  if (!progress_) return;
+  TransitionProgress now;
+  now.patch = patch;
+  now.elapsed = elapsed;
+  now.ended = ended;
+  now.timed_out = timed_out;
+  if (const auto blocked = last_blocked_.find(patch); blocked != last_blocked_.end()) {
+    now.round = seen_[patch].rounds;
+    now.tasks_left = blocked->second;
   }
-  if (terminal_) {
-    progress_ << '\r' << line << "\033[K" << (ended ? "\n" : "");
-    progress_.flush();
-    return;
-  }
-  if (!ended && state == last_progress_) return;
-  last_progress_ = state;
-  progress_ << line << '\n';
-  progress_.flush();
+  progress_(now);
 }
 
 namespace {
@@ -169,7 +147,6 @@ void check_enabled_at_end(const KernelPaths& paths, const std::string& patch, bo
 
 TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patching,
                                            Clock::time_point since, Clock::time_point deadline) {
-  last_progress_ = "-";  // the first line is always shown
   const std::chrono::nanoseconds since_monotonic =
       monotonic_now() - std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since);
   int sysfs_says_done = 0;
@@ -182,7 +159,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
         TransitionOutcome outcome = std::move(it->second);
         seen_.erase(it);
         check_enabled_at_end(paths_, patch, patching, outcome);
-        show_progress(patch, outcome.duration, &outcome);
+        report(patch, outcome.duration, &outcome);
         return outcome;
       }
     }
@@ -198,7 +175,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
         outcome.duration =
             monotonic_now() - (tracing ? started_.try_emplace(patch, since_monotonic).first->second
                                        : since_monotonic);
-        show_progress(patch, outcome.duration, &outcome);
+        report(patch, outcome.duration, &outcome);
         return outcome;
       }
     } else {
@@ -215,11 +192,11 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
       if (state.presence == PatchTransitionState::Presence::unreadable) {
         outcome.problem = "sysfs could not tell whether it ended: " + unreadable;
       }
-      if (terminal_) progress_ << '\n';
+      report(patch, elapsed, nullptr, true);
       return outcome;
     }
-    show_progress(patch, elapsed, nullptr);
+    report(patch, elapsed, nullptr);
   }
 }
 
-}  // namespace lpmon::cli
+}  // namespace lpmon::rollout
