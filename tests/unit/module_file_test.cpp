@@ -19,7 +19,7 @@
 #include "fake_kernel_tree.hpp"
 #include "lpmon/module_inspector.hpp"
 #include "run_lpmon.hpp"
-#include "verify.hpp"
+#include "verify/verify.hpp"
 
 namespace lpmon {
 namespace {

@@ -1,6 +1,7 @@
-// lpmon apply and lpmon revert: the commands that change the kernel's patches. Both follow the
-// transition they start through BPF events, and both record each step in the audit log.
-#include "apply.hpp"
+// lpmon apply: loads a livepatch module, follows its transition, runs a gate's local checks,
+// and undoes the patch when the transition outruns --timeout or the gate does not pass. The
+// steps are liblpmon's (lpmon/rollout); this file orders them and renders what they report.
+#include "apply/apply.hpp"
 
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include <regex>
 #include <thread>
 
+#include "apply/common.hpp"
+#include "apply/progress_line.hpp"
 #include "command.hpp"
 #include "gate.hpp"
 #include "inspect.hpp"
@@ -29,7 +32,6 @@
 #include "lpmon/rollout/rollback.hpp"
 #include "lpmon/rollout/transition_follower.hpp"
 #include "lpmon/util/clock.hpp"
-#include "progress_line.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -42,44 +44,7 @@ using rollout::Refusal;
 using rollout::Rollback;
 using rollout::TransitionFollower;
 using rollout::TransitionOutcome;
-
-double seconds(std::chrono::nanoseconds d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
-  json blockers = json::array();
-  for (const auto& [pid, task] : outcome.blockers) {
-    json entry{{"pid", pid}, {"comm", task.comm}, {"reason", task.reason}};
-    if (!task.function.empty()) entry["function"] = task.function;
-    blockers.push_back(entry);
-  }
-  json j{{"followed_by", follower.method()},
-         {"finished", outcome.finished},
-         {"result", bpf::to_string(outcome.result)},
-         {"duration_seconds", seconds(outcome.duration)},
-         {"rounds", outcome.rounds},
-         {"blocking_tasks", blockers}};
-  if (!outcome.problem.empty()) j["problem"] = outcome.problem;
-  if (outcome.notice_latency) j["notice_latency_seconds"] = seconds(*outcome.notice_latency);
-  if (outcome.kernel_end) j["kernel_end_monotonic_ns"] = outcome.kernel_end->count();
-  return j;
-}
-
-// The audit log, its warning (if any) on `err`.
-AuditLog open_audit_log(const fs::path& file, const std::string& command, std::ostream& err) {
-  AuditLog audit(file, command);
-  if (!audit.warning().empty())
-    err << "lpmon " << command << ": warning: " << audit.warning() << '\n';
-  return audit;
-}
-
-// A note from the engine, as a line on `err`.
-std::function<void(const std::string&)> say(std::string prefix, std::ostream& err) {
-  return [prefix = std::move(prefix), &err](const std::string& note) {
-    err << prefix << note << '\n';
-  };
-}
+using namespace rollout_command;
 
 // The kernel log from now on, or nothing (with a warning) when it cannot be read.
 std::unique_ptr<KernelLog> open_kernel_log(const std::string& command, std::ostream& err) {
@@ -105,13 +70,6 @@ std::vector<std::string> related_log_lines(KernelLog* log, const std::string& mo
   return lines;
 }
 
-// A progress line is redrawn in place on a terminal that can; logs and serial consoles get
-// a line per change instead.
-bool progress_rewrites_in_place() {
-  const char* term = std::getenv("TERM");
-  return ::isatty(STDERR_FILENO) && term && *term && std::string_view(term) != "dumb";
-}
-
 bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
   if (yes) return true;
   if (!::isatty(STDIN_FILENO)) {
@@ -126,13 +84,6 @@ bool confirm_force(const std::string& patch, bool yes, std::ostream& err) {
   std::string answer;
   std::getline(std::cin, answer);
   return answer == "force";
-}
-
-json rollback_json(const Rollback& rollback, const TransitionFollower& follower) {
-  json j{{"started", rollback.started}, {"unloaded", rollback.unloaded}};
-  if (rollback.transition) j["transition"] = transition_json(*rollback.transition, follower);
-  if (!rollback.left.empty()) j["left"] = rollback.left;
-  return j;
 }
 
 // Loads the gate file and checks it can serve apply: local checks only are run there.
@@ -421,119 +372,6 @@ int run_apply(const ApplyOptions& options, std::ostream& out, std::ostream& err)
   return to_int(report.code);
 }
 
-// The patch a revert argument names: a module file's name, or a patch name as is.
-std::variant<std::string, Refusal> revert_target(const RevertOptions& options) {
-  const std::string& arg = options.patch;
-  if (arg.ends_with(".ko") || arg.find('/') != std::string::npos) {
-    try {
-      ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = options.paths});
-      return inspector.inspect(arg).name;
-    } catch (const ModuleFileError& error) {
-      return Refusal{rollout::module_file_exit_code(error.problem()), error.what()};
-    }
-  }
-  static const std::regex kModuleName("[A-Za-z0-9_-]+");
-  if (!std::regex_match(arg, kModuleName)) {
-    return Refusal{ExitCode::invalid_input,
-                   "'" + arg + "' is neither a patch name nor a module file (.ko)"};
-  }
-  std::string name = arg;
-  std::replace(name.begin(), name.end(), '-', '_');  // as the kernel names modules
-  return name;
-}
-
-int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& err) {
-  auto target = revert_target(options);
-  if (auto* refusal = std::get_if<Refusal>(&target)) {
-    err << "lpmon revert: " << refusal->message << '\n';
-    return to_int(refusal->code);
-  }
-  const std::string patch = std::get<std::string>(target);
-  require_livepatch(options.paths);
-
-  const std::vector<LivepatchPatch> patches = read_patches(options.paths);
-  if (const auto other = rollout::other_transition(patches, patch)) {
-    err << "lpmon revert: livepatch " << *other
-        << " is in transition; nothing was changed (wait for it: lpmon status)\n";
-    return to_int(ExitCode::busy);
-  }
-  const bool active = std::any_of(patches.begin(), patches.end(),
-                                  [&](const LivepatchPatch& p) { return p.name == patch; });
-  const bool loaded = module_loaded(options.paths, patch);
-
-  json j{{"command", "revert"}, {"patch", patch}};
-  auto finish = [&](ExitCode code, bool changed, const std::string& result,
-                    const std::string& message) {
-    j["changed"] = changed;
-    j["result"] = result;
-    j["exit_code"] = to_int(code);
-    j["message"] = message;
-    if (options.json) {
-      out << j.dump() << '\n';
-    } else {
-      out << patch << ": " << message << '\n';
-    }
-    if (code != ExitCode::ok) err << "lpmon revert: " << message << '\n';
-    return to_int(code);
-  };
-  if (!active && !loaded)
-    return finish(ExitCode::ok, false, "not-loaded", "not loaded; nothing to do");
-  // A patch listed in /sys/kernel/livepatch is a livepatch; a module alone must say so.
-  if (!active && !module_is_livepatch(options.paths, patch)) {
-    return finish(ExitCode::not_livepatch, false, "not-livepatch",
-                  "module " + patch +
-                      " is loaded but is not a livepatch (no K in its taint); lpmon revert "
-                      "unloads only livepatch modules; nothing was changed");
-  }
-
-  AuditLog audit = open_audit_log(options.audit_log, "revert", err);
-  audit.record("revert", {{"patch", patch}, {"active", active}});
-  if (!active) {
-    if (auto problem = rollout::unload_when_released(options.paths, patch)) {
-      return finish(ExitCode::rollback_incomplete, false, "rollback-incomplete", *problem);
-    }
-    audit.record("unload", {{"module", patch}});
-    return finish(ExitCode::ok, true, "unloaded",
-                  "its patch was no longer active (replaced or disabled); module unloaded");
-  }
-
-  TransitionFollower follower(options.paths, ProgressLine(err, progress_rewrites_in_place()));
-  if (!follower.fallback_reason().empty()) {
-    err << "lpmon revert: warning: following the transition by polling sysfs every 100 ms: "
-        << follower.fallback_reason() << '\n';
-  }
-  const Rollback rollback = rollout::roll_back(options.paths, patch, follower, options.timeout,
-                                               audit, say("lpmon: " + patch + ": ", err));
-  j["rollback"] = rollback_json(rollback, follower);
-  if (!rollback.left.empty()) {
-    return finish(ExitCode::rollback_incomplete, rollback.started, "rollback-incomplete",
-                  rollback.left);
-  }
-  std::string message = "reverted and unloaded";
-  if (rollback.transition) {
-    message += " (transition " + seconds_text(rollback.transition->duration) + ", " +
-               std::to_string(rollback.transition->rounds) + " round(s))";
-  }
-  return finish(ExitCode::ok, true, "reverted", message);
-}
-
-void add_duration_option(CLI::App& command, gate::Duration& value, const std::string& help) {
-  command
-      .add_option_function<std::string>(
-          "--timeout",
-          [&value](const std::string& text) {
-            const std::optional<gate::Duration> parsed = gate::parse_duration(text);
-            if (!parsed || parsed->count() <= 0) {
-              throw CLI::ValidationError("--timeout", "'" + text +
-                                                          "' is not a positive duration like 30s "
-                                                          "or 2m");
-            }
-            value = *parsed;
-          },
-          help)
-      ->type_name("DURATION");
-}
-
 }  // namespace
 
 Command add_apply_command(CLI::App& lpmon) {
@@ -582,32 +420,6 @@ Command add_apply_command(CLI::App& lpmon) {
       "file (as lpmon inspect); see lpmon --help.");
   return {apply, [options](std::ostream& out, std::ostream& err) {
             return run_apply(*options, out, err);
-          }};
-}
-
-Command add_revert_command(CLI::App& lpmon) {
-  auto options = std::make_shared<RevertOptions>();
-  CLI::App* revert = lpmon.add_subcommand(
-      "revert", "Disable a livepatch, follow the unpatching transition, unload its module (root)");
-  revert->add_option("patch", options->patch, "The patch name (lpmon status) or its module file")
-      ->type_name("PATCH")
-      ->required();
-  add_duration_option(*revert, options->timeout,
-                      "How long to follow the unpatching transition (default 60s); it is never "
-                      "forced, and the kernel keeps trying after that");
-  revert->add_flag("--json", options->json, "Print the outcome as one JSON object");
-  revert
-      ->add_option("--audit-log", options->audit_log,
-                   "Append a JSON line per step to FILE (default " +
-                       std::string(rollout::kDefaultAuditLog) + ")")
-      ->type_name("FILE");
-  add_kernel_root_options(*revert, options->paths);
-  revert->footer(
-      "Exit codes: 0 reverted (or not loaded), 10 the module is not a livepatch, 13 the "
-      "transition or the unload did not finish, 14 another transition is running; see lpmon "
-      "--help.");
-  return {revert, [options](std::ostream& out, std::ostream& err) {
-            return run_revert(*options, out, err);
           }};
 }
 
