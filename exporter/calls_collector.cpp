@@ -32,7 +32,7 @@ const std::vector<double>& latency_bounds() {
 
 CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
                                std::chrono::milliseconds refresh_interval)
-    : publish_costs_(publish_costs) {
+    : publish_costs_(publish_costs), refresh_interval_(refresh_interval) {
   try {
     bpf::PatchedCallsOptions options;
     options.paths = paths;
@@ -42,7 +42,11 @@ CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
     return;
   }
   refresh();
-  refresher_ = std::thread([this, refresh_interval] {
+}
+
+void CallsCollector::start() {
+  if (!calls_ || refresher_.joinable()) return;
+  refresher_ = std::thread([this, refresh_interval = refresh_interval_] {
     while (!stop_) {
       for (auto waited = std::chrono::milliseconds(0); !stop_ && waited < refresh_interval;
            waited += std::chrono::milliseconds(100)) {

@@ -27,6 +27,10 @@ class CallsCollector : public prometheus::Collectable {
   CallsCollector(const KernelPaths& paths, bool publish_costs,
                  std::chrono::milliseconds refresh_interval = std::chrono::seconds(2));
   ~CallsCollector() override;
+  // Starts refreshing (attaching to patches that arrive) in a thread of its own. Apart, so
+  // that the thread is made after the exporter dropped its capabilities (threads inherit
+  // their creator's).
+  void start();
 
   std::vector<prometheus::MetricFamily> Collect() const override;
   bool observing() const { return calls_ != nullptr; }
@@ -37,6 +41,7 @@ class CallsCollector : public prometheus::Collectable {
   mutable std::mutex mutex_;  // PatchedCalls is not thread-safe
   std::unique_ptr<bpf::PatchedCalls> calls_;
   bool publish_costs_;
+  std::chrono::milliseconds refresh_interval_;
   std::atomic<bool> stop_{false};
   std::thread refresher_;
 };
