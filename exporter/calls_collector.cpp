@@ -1,6 +1,9 @@
 #include "calls_collector.hpp"
 
+#include <unistd.h>
+
 #include <exception>
+#include <future>
 
 #include "bpf_families.hpp"
 #include "log.hpp"
@@ -44,9 +47,18 @@ CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
   refresh();
 }
 
-void CallsCollector::start() {
-  if (!calls_ || refresher_.joinable()) return;
-  refresher_ = std::thread([this, refresh_interval = refresh_interval_] {
+pid_t CallsCollector::start(const std::function<void()>& prepare) {
+  if (!calls_ || refresher_.joinable()) return 0;
+  std::promise<pid_t> started;
+  std::future<pid_t> tid = started.get_future();
+  refresher_ = std::thread([this, refresh_interval = refresh_interval_, &prepare, &started] {
+    try {
+      if (prepare) prepare();
+      started.set_value(gettid());
+    } catch (...) {
+      started.set_exception(std::current_exception());
+      return;
+    }
     while (!stop_) {
       for (auto waited = std::chrono::milliseconds(0); !stop_ && waited < refresh_interval;
            waited += std::chrono::milliseconds(100)) {
@@ -55,6 +67,12 @@ void CallsCollector::start() {
       if (!stop_) refresh();
     }
   });
+  try {
+    return tid.get();
+  } catch (...) {
+    refresher_.join();
+    throw;
+  }
 }
 
 CallsCollector::~CallsCollector() {

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -171,13 +172,25 @@ int main(int argc, char** argv) {
     collectors->add(calls);
   }
 
-  // Capabilities are per thread and inherited: dropped now, before any other thread exists,
-  // every thread made from here on starts without them.
+  // Capabilities are per thread and inherited. The thread that attaches probes to patches
+  // arriving later starts now and keeps what attaching needs; then this thread, before any
+  // other exists, drops all but what serving needs, and every thread made from here on
+  // starts without the rest.
+  std::map<pid_t, std::uint64_t> allowed_by_thread;
   std::uint64_t kept = 0;
   bool bounding_dropped = false;
   try {
-    const auto dropped = lpmon::exporter::drop_capabilities(calls && calls->observing(),
-                                                            port_of(listen_address) < 1024);
+    if (calls && calls->observing()) {
+      const pid_t attacher = calls->start([] {
+        const auto dropped =
+            lpmon::exporter::drop_capabilities(lpmon::exporter::attaching_capabilities());
+        log(LogLevel::info, "call-probe thread: " + dropped.message);
+      });
+      allowed_by_thread[attacher] =
+          lpmon::exporter::capability_mask(lpmon::exporter::attaching_capabilities());
+    }
+    const auto dropped = lpmon::exporter::drop_capabilities(
+        lpmon::exporter::serving_capabilities(port_of(listen_address) < 1024));
     kept = dropped.kept;
     bounding_dropped = dropped.bounding_dropped;
     log(LogLevel::info, dropped.message);
@@ -220,11 +233,11 @@ int main(int argc, char** argv) {
         "lpmon-exporter", telemetry_path);
   }
   if (transitions) transitions->start();
-  if (calls) calls->start();
 
   // Every thread, CivetWeb's included, must hold no more than what was kept: read back from
   // the kernel, not assumed.
-  if (const auto problems = lpmon::exporter::threads_beyond(kept, bounding_dropped);
+  if (const auto problems =
+          lpmon::exporter::threads_beyond(kept, bounding_dropped, allowed_by_thread);
       !problems.empty()) {
     for (const std::string& problem : problems) log(LogLevel::error, problem);
     log(LogLevel::error, "refusing to serve: dropping capabilities did not take in every thread");

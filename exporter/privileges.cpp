@@ -13,11 +13,23 @@
 
 namespace lpmon::exporter {
 
-DroppedCapabilities drop_capabilities(bool attaching, bool low_port) {
-  std::vector<cap_value_t> keep{CAP_DAC_READ_SEARCH};
-  if (low_port) keep.push_back(CAP_NET_BIND_SERVICE);
-  if (attaching) keep.insert(keep.end(), {CAP_BPF, CAP_PERFMON, CAP_SYSLOG});
+std::vector<int> serving_capabilities(bool low_port) {
+  std::vector<int> caps{CAP_DAC_READ_SEARCH};
+  if (low_port) caps.push_back(CAP_NET_BIND_SERVICE);
+  return caps;
+}
 
+std::vector<int> attaching_capabilities() {
+  return {CAP_DAC_READ_SEARCH, CAP_BPF, CAP_PERFMON, CAP_SYSLOG, CAP_SYS_ADMIN};
+}
+
+std::uint64_t capability_mask(const std::vector<int>& caps) {
+  std::uint64_t mask = 0;
+  for (int cap : caps) mask |= std::uint64_t{1} << cap;
+  return mask;
+}
+
+DroppedCapabilities drop_capabilities(const std::vector<int>& keep) {
   std::unique_ptr<_cap_struct, int (*)(void*)> current(cap_get_proc(), cap_free);
   std::vector<cap_value_t> kept;
   for (cap_value_t cap : keep) {
@@ -94,6 +106,7 @@ std::optional<ThreadPrivileges> parse_thread_status(std::string_view status) {
 }
 
 std::vector<std::string> threads_beyond(std::uint64_t allowed, bool check_bounding,
+                                        const std::map<pid_t, std::uint64_t>& allowed_by_thread,
                                         const std::filesystem::path& procfs_root) {
   std::vector<std::string> problems;
   std::error_code ec;
@@ -120,7 +133,14 @@ std::vector<std::string> threads_beyond(std::uint64_t allowed, bool check_boundi
                   static_cast<unsigned long long>(p->bounding));
     const std::uint64_t held = p->effective | p->permitted | p->inheritable | p->ambient |
                                (check_bounding ? p->bounding : 0);
-    if ((held & ~allowed) != 0) {
+    std::uint64_t may = allowed;
+    try {
+      if (auto own = allowed_by_thread.find(std::stoi(tid)); own != allowed_by_thread.end()) {
+        may = own->second;
+      }
+    } catch (const std::exception&) {
+    }
+    if ((held & ~may) != 0) {
       problems.push_back("thread " + tid + " holds more than it may: " + sets);
     } else if (!p->no_new_privs) {
       problems.push_back("thread " + tid + " lacks no_new_privs");

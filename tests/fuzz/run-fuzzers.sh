@@ -13,7 +13,9 @@ case $mode in
 build)
   kernel_dir=$1
   shift
-  seeds=$(IFS=';'; echo "$*")
+  abs=()
+  for seed in "$@"; do abs+=("$(realpath "$seed")"); done
+  seeds=$(IFS=';'; echo "${abs[*]}")
   launcher=()
   if command -v ccache >/dev/null; then
     launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
