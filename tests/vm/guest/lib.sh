@@ -99,26 +99,38 @@ $bad"
 # MASK (a number) in any of its sets, bounding set included, and has no_new_privs; up to N
 # threads may hold WIDER_MASK instead (and at least one, when N is given).
 threads_within() {
-	local pid=$1 mask=$(($2)) what=$3 wider_n=${4:-0} wider=$((${5:-0})) t status set value
-	local n=0 n_wider=0 held name
-	for t in /proc/$pid/task/*; do
-		status=$(cat "$t/status" 2>/dev/null) || continue
-		name=$(printf '%s\n' "$status" | sed -n 's/^Name:[[:space:]]*//p')
-		held=0
-		for set in CapInh CapPrm CapEff CapBnd CapAmb; do
-			value=$(printf '%s\n' "$status" | sed -n "s/^$set:[[:space:]]*//p")
-			held=$((held | 0x$value))
-		done
+	local pid=$1 mask=$(($2)) what=$3 wider_n=${4:-0} wider=$((${5:-0}))
+	local n=0 n_wider=0 file key value tid held nnp name
+	# One grep for every thread (the web server has over a hundred), then shell arithmetic:
+	# lines "/proc/P/task/T/status:Key:\tvalue", each thread's Name first, NoNewPrivs last.
+	check_thread() {
+		[ -n "$tid" ] || return 0
 		if [ $((held & ~mask)) -ne 0 ]; then
 			[ $((held & ~wider)) -eq 0 ] && [ "$n_wider" -lt "$wider_n" ] ||
-				fail "$what: thread ${t##*/} ($name) holds $(printf '%#x' "$held")"
+				fail "$what: thread $tid ($name) holds $(printf '%#x' "$held")"
 			n_wider=$((n_wider + 1))
-			log "$what: thread ${t##*/} ($name) holds $(printf '%#x' "$held") (the wider set)"
+			log "$what: thread $tid ($name) holds $(printf '%#x' "$held") (the wider set)"
 		fi
-		printf '%s\n' "$status" | grep -q '^NoNewPrivs:[[:space:]]*1$' ||
-			fail "$what: thread ${t##*/} ($name) lacks no_new_privs"
+		[ "$nnp" = 1 ] || fail "$what: thread $tid ($name) lacks no_new_privs"
 		n=$((n + 1))
-	done
+	}
+	tid=
+	while IFS=: read -r file key value; do
+		value=${value#"${value%%[![:space:]]*}"}
+		case $key in
+		Name)
+			check_thread
+			tid=${file%/status}
+			tid=${tid##*/}
+			name=$value held=0 nnp=
+			;;
+		CapInh | CapPrm | CapEff | CapBnd | CapAmb) held=$((held | 0x$value)) ;;
+		NoNewPrivs) nnp=$value ;;
+		esac
+	done <<EOF_STATUS
+$(grep -H -E '^(Name|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$pid/task/*/status)
+EOF_STATUS
+	check_thread
 	[ "$n" -gt 1 ] || fail "$what: $n thread(s), expected the web server's too"
 	[ "$wider_n" -eq 0 ] || [ "$n_wider" -ge 1 ] || fail "$what: no thread holds the wider set"
 	ok "$what: $n threads hold at most $(printf '%#x' "$mask") ($n_wider at most $(printf '%#x' "$wider")), with no_new_privs"
