@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "lpmon/util/text.hpp"
+
 namespace lpmon::cli::rollout_command {
 
 namespace fs = std::filesystem;
@@ -22,7 +24,7 @@ double seconds(std::chrono::nanoseconds d) {
 json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
   json blockers = json::array();
   for (const auto& [pid, task] : outcome.blockers) {
-    json entry{{"pid", pid}, {"comm", task.comm}, {"reason", task.reason}};
+    json entry{{"pid", pid}, {"comm", text::valid_utf8(task.comm)}, {"reason", task.reason}};
     if (!task.function.empty()) entry["function"] = task.function;
     blockers.push_back(entry);
   }

@@ -8,6 +8,7 @@
 #include "lpmon/errors.hpp"
 #include "lpmon/patch_control.hpp"
 #include "lpmon/util/clock.hpp"
+#include "lpmon/util/text.hpp"
 
 namespace lpmon::rollout {
 
@@ -30,7 +31,7 @@ std::string blockers_text(const std::map<pid_t, BlockerSeen>& blockers) {
       text += ", ...";
       break;
     }
-    text += (text.empty() ? "" : ", ") + std::to_string(pid) + " (" + task.comm +
+    text += (text.empty() ? "" : ", ") + std::to_string(pid) + " (" + text::printable(task.comm) +
             (task.function.empty() ? "" : " in " + task.function) + ")";
   }
   return text;
