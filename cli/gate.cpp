@@ -297,8 +297,9 @@ json report_json(const gate::GateReport& report, const GateRequest& request) {
   return j;
 }
 
-int run_gate(const gate::GateFile& file, const GateRequest& request, gate::QueryBackend* prometheus,
-             gate::Clock& clock, std::ostream& out, std::ostream& err) {
+int run_and_report_gate(const gate::GateFile& file, const GateRequest& request,
+                        gate::QueryBackend* prometheus, gate::Clock& clock, std::ostream& out,
+                        std::ostream& err) {
   // With --json, stdout is one JSON document; progress goes to stderr for the pipeline's log.
   std::ostream& progress_out = request.json ? err : out;
   if (!request.json) {
@@ -471,7 +472,7 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     return kInvalid;
   }
   gate::SystemClock clock;
-  return run_gate(loaded, request, client.get(), clock, out, err);
+  return run_and_report_gate(loaded, request, client.get(), clock, out, err);
 }
 
 }  // namespace
