@@ -2,6 +2,8 @@
 #
 #   lpmon_livepatch_selftests(<name> <scenario> [TIMEOUT seconds])
 #
+# (one scenario or several: the sources are fetched and the modules built once)
+#
 # scripts/fetch-livepatch-selftests.sh gives the sources of Debian's linux-source matching the
 # test kernel (cached outside the build tree, fetched once); their test_klp_* and livepatch-*
 # modules are built here out of tree against KDIR (target kselftest_livepatch_modules), and
@@ -9,22 +11,35 @@
 # Without the sources (no network at the first configure) the test is still registered and
 # fails, saying why: a suite never vanishes silently.
 
-function(lpmon_livepatch_selftests name scenario)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "" ${ARGN})
-  set(fetch "${CMAKE_SOURCE_DIR}/scripts/fetch-livepatch-selftests.sh")
-  execute_process(
-    COMMAND "${fetch}" --release "${LPMON_KERNEL_RELEASE}"
-    OUTPUT_VARIABLE src ERROR_VARIABLE fetch_err RESULT_VARIABLE fetch_rc
-    OUTPUT_STRIP_TRAILING_WHITESPACE)
-  if(NOT fetch_rc EQUAL 0)
-    string(STRIP "${fetch_err}" fetch_err)
-    message(WARNING "vm.${name} will fail: ${fetch_err}")
-    add_test(NAME vm.${name} COMMAND sh -c "echo \"$0\" >&2; exit 1"
-             "vm.${name}: no livepatch selftest sources: ${fetch_err} (run scripts/setup.sh)")
-    set_tests_properties(vm.${name} PROPERTIES LABELS vm)
-    return()
+# Fetches the sources and defines the module build once; sets LPMON_KSELFTEST_SRC (empty, with
+# LPMON_KSELFTEST_ERROR, when the sources cannot be had) and LPMON_KSELFTEST_MODULES.
+function(_lpmon_livepatch_selftest_modules)
+  get_property(done GLOBAL PROPERTY LPMON_KSELFTEST_DONE)
+  if(NOT done)
+    set_property(GLOBAL PROPERTY LPMON_KSELFTEST_DONE ON)
+    execute_process(
+      COMMAND "${CMAKE_SOURCE_DIR}/scripts/fetch-livepatch-selftests.sh"
+              --release "${LPMON_KERNEL_RELEASE}"
+      OUTPUT_VARIABLE src ERROR_VARIABLE fetch_err RESULT_VARIABLE fetch_rc
+      OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(fetch_rc EQUAL 0)
+      _lpmon_livepatch_selftest_build("${src}")
+    else()
+      string(STRIP "${fetch_err}" fetch_err)
+      message(WARNING "the livepatch selftest scenarios will fail: ${fetch_err}")
+      set(src "")
+      set_property(GLOBAL PROPERTY LPMON_KSELFTEST_ERROR "${fetch_err}")
+    endif()
+    set_property(GLOBAL PROPERTY LPMON_KSELFTEST_SRC "${src}")
   endif()
+  get_property(src GLOBAL PROPERTY LPMON_KSELFTEST_SRC)
+  get_property(err GLOBAL PROPERTY LPMON_KSELFTEST_ERROR)
+  set(LPMON_KSELFTEST_SRC "${src}" PARENT_SCOPE)
+  set(LPMON_KSELFTEST_ERROR "${err}" PARENT_SCOPE)
+  set(LPMON_KSELFTEST_MODULES "${CMAKE_BINARY_DIR}/kselftest/livepatch" PARENT_SCOPE)
+endfunction()
 
+function(_lpmon_livepatch_selftest_build src)
   file(GLOB sources "${src}/lib/livepatch/test_klp_*.c" "${src}/samples/livepatch/livepatch-*.c")
   list(SORT sources)
   set(dir "${CMAKE_BINARY_DIR}/kselftest/livepatch")
@@ -50,9 +65,19 @@ function(lpmon_livepatch_selftests name scenario)
     COMMENT "The kernel's livepatch selftest and sample modules (KDIR=${KDIR})"
     VERBATIM)
   add_custom_target(kselftest_livepatch_modules ALL DEPENDS ${kos})
+endfunction()
 
+function(lpmon_livepatch_selftests name scenario)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "" ${ARGN})
+  _lpmon_livepatch_selftest_modules()
+  if(NOT LPMON_KSELFTEST_SRC)
+    add_test(NAME vm.${name} COMMAND sh -c "echo \"$0\" >&2; exit 1"
+             "vm.${name}: no livepatch selftest sources: ${LPMON_KSELFTEST_ERROR} (run scripts/setup.sh)")
+    set_tests_properties(vm.${name} PROPERTIES LABELS vm)
+    return()
+  endif()
   lpmon_vm_scenario(${name} ${scenario} TIMEOUT ${ARG_TIMEOUT}
                     DRIVER "${LPMON_VM_DIR}/kselftest/livepatch_selftests.sh")
   set_tests_properties(vm.${name} PROPERTIES ENVIRONMENT
-    "LPMON_KSELFTEST_MODULES=${dir};LPMON_KSELFTEST_SCRIPTS=${src}/tools/testing/selftests/livepatch;LPMON_KERNEL_RELEASE=${LPMON_KERNEL_RELEASE}")
+    "LPMON_KSELFTEST_MODULES=${LPMON_KSELFTEST_MODULES};LPMON_KSELFTEST_SCRIPTS=${LPMON_KSELFTEST_SRC}/tools/testing/selftests/livepatch;LPMON_KERNEL_RELEASE=${LPMON_KERNEL_RELEASE}")
 endfunction()

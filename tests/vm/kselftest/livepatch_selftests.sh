@@ -4,6 +4,7 @@
 # guest, with what their scripts need beyond busybox, and boots it through run-guest.sh.
 #   /lib/modules/REL/extra/*.ko       the test_klp_* and livepatch-* modules (depmod in the guest)
 #   /lpmon/kselftest/livepatch/       the selftest scripts and functions.sh
+#   /lpmon/kselftest/guest.sh         the scenarios' shared guest side (tools, running them)
 #   /bin/bash                         bash-static (the scripts are bash)
 #   /usr/local/bin/                   the host's kmod (modprobe, modinfo, depmod), GNU comm,
 #                                     mktemp, diff, stat and procps' sysctl, with their libraries:
@@ -42,6 +43,7 @@ add_tool() {
 
 for ko in "$modules"/*.ko; do add "$ko" "lib/modules/$release/extra/$(basename "$ko")"; done
 for f in "$scripts"/*.sh; do add "$f" "lpmon/kselftest/livepatch/$(basename "$f")"; done
+add "$here/guest.sh" lpmon/kselftest/guest.sh
 add /bin/bash-static bin/bash
 for tool in kmod comm mktemp diff stat sysctl; do add_tool "$tool"; done
 

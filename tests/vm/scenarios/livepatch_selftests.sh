@@ -4,30 +4,13 @@
 # (trace END events, lpmon_transitions_total), by patch, direction and result, are the ones the
 # kernel logged. tests/vm/kselftest/livepatch_selftests.sh puts the files in.
 #
-# Adapted for the busybox guest, nothing else: the scripts run under bash-static, and their
-# `modprobe`/`modinfo` are the host's kmod with the modules in /lib/modules/REL/extra indexed by
-# depmod here; GNU comm, mktemp, diff, stat (also as /bin/stat, which check_sysfs_rights calls)
-# and procps' sysctl come first in PATH, since the scripts use options and compare messages
-# that busybox's lack. The scripts themselves are run unmodified.
+# What was adapted to the busybox guest: see tests/vm/kselftest/guest.sh.
 . /lib/lpmon/lib.sh
 require_livepatch
 
-release=$(uname -r)
-extra=/lib/modules/$release/extra
-selftests=/lpmon/kselftest/livepatch
-
-# --- the tools the scripts expect
-mkdir -p /tmp
-for tool in modprobe modinfo depmod; do ln -sf kmod /usr/local/bin/$tool; done
-ln -sf /usr/local/bin/stat /bin/stat
-# For bash; busybox sh runs its own applets whatever PATH says, hence full paths here.
-export PATH=/usr/local/bin:$PATH
-tools=/usr/local/bin
-$tools/depmod -a 2>depmod.err || fail "depmod: $(cat depmod.err)"
-$tools/modprobe --dry-run test_klp_livepatch || fail "modprobe cannot find test_klp_livepatch"
-expect_eq "$($tools/modinfo -F livepatch test_klp_livepatch)" Y "modinfo reads the test modules"
-expect_eq "$(bash -c 'command -v modprobe')" $tools/modprobe "bash finds kmod's modprobe first"
-[ -x /bin/bash ] || fail "no /bin/bash in the guest"
+. /lpmon/kselftest/guest.sh
+kselftest_setup
+extra=$KSELFTEST_EXTRA
 
 # Every transition's first and last lines, reversals and cancellations reach the kernel log
 # (pr_debug); the per-task lines of klp_try_switch_task would only crowd the 128 KiB buffer.
@@ -48,25 +31,12 @@ marker="lpmon: livepatch selftests begin $(cut -d' ' -f1 /proc/uptime)"
 echo "$marker" >/dev/kmsg
 
 # --- the selftests, each script as it is
-failed=
-for script in test-livepatch.sh test-callbacks.sh test-shadow-vars.sh test-state.sh \
-	test-ftrace.sh test-sysfs.sh; do
-	[ -f "$selftests/$script" ] || fail "$script is missing from $selftests"
-	log "selftest $script"
-	(cd $selftests && bash ./$script) >"selftest-${script%.sh}.log" 2>&1
-	rc=$?
-	cat "selftest-${script%.sh}.log"
-	# 4 is kselftest's skip: this kernel has everything they need, so a skip is a failure too.
-	if [ $rc -eq 0 ]; then ok "selftest $script passed"; else
-		echo "FAIL: selftest $script exited $rc"
-		failed="$failed $script"
-	fi
-done
+kselftest_run_all observed
+failed=$KSELFTEST_FAILED
 [ -z "$failed" ] || fail "selftests failed:$failed (their logs are in the artifacts)"
 ok "all livepatch selftests passed"
 
 # --- the samples
-mod_loaded() { [ -d "/sys/module/$1" ]; }
 sample_load() { # FILE [PARAMS...]
 	local file=$1
 	shift
@@ -134,6 +104,7 @@ sample_unload livepatch_callbacks_busymod
 # --- what the kernel logged, against what lpmon counted
 dmesg >kernel.log
 grep -qF "$marker" kernel.log || fail "the kernel log buffer overran: the begin marker is gone"
+klp_durations "[^']*" <kernel.log >durations.txt # for BENCHMARKS.md (the observer effect)
 # One line per transition that ended: "PATCH DIRECTION RESULT", DIRECTION the final one.
 # klp_mutex serialises transitions, so the lines of one never interleave with another's.
 sed 's/^\[[ 0-9.]*\] //' kernel.log | awk -v marker="$marker" '$0 == marker { on = 1 } on' |
