@@ -21,7 +21,7 @@ usage: fetch-livepatch-selftests.sh --release REL [--cache DIR]
 EOF
 }
 
-release= cache=
+release='' cache=''
 while [ $# -gt 0 ]; do
   case "$1" in
   --release) release=$2; shift 2 ;;
@@ -63,7 +63,9 @@ log "downloading $package=$version (about 140 MB, once)"
   sed -n '1,5p' "$work/apt.log" >&2
   die "could not download $package=$version from the Debian registry (network? apt-get update?)"
 }
-deb=$(ls "$work"/*.deb | head -n 1)
+debs=("$work"/*.deb)
+deb=${debs[0]}
+[ -f "$deb" ] || die "apt-get download left no .deb in $work"
 tarball="./usr/src/linux-source-$series.tar.xz"
 wildcards=()
 for m in "${members[@]}"; do wildcards+=("linux-source-$series/$m/*"); done

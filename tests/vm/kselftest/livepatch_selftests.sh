@@ -22,8 +22,9 @@ die() {
 modules=${LPMON_KSELFTEST_MODULES:-}
 scripts=${LPMON_KSELFTEST_SCRIPTS:-}
 release=${LPMON_KERNEL_RELEASE:-}
-[ -n "$modules" ] && [ -n "$scripts" ] && [ -n "$release" ] ||
+if [ -z "$modules" ] || [ -z "$scripts" ] || [ -z "$release" ]; then
   die "LPMON_KSELFTEST_MODULES, LPMON_KSELFTEST_SCRIPTS and LPMON_KERNEL_RELEASE must be set (CTest sets them)"
+fi
 compgen -G "$modules/*.ko" >/dev/null || die "no modules in $modules: build first (target kselftest_livepatch_modules)"
 [ -f "$scripts/functions.sh" ] || die "$scripts/functions.sh is missing: run scripts/setup.sh"
 [ -x /bin/bash-static ] || die "/bin/bash-static is missing (package bash-static; scripts/setup.sh installs it)"
