@@ -41,7 +41,7 @@ start_mode() {
 		taskset -c 0,1 lpmon-exporter --web.listen-address 127.0.0.1:9812 2>>exporter.err &
 		observers="$observers $!"
 		wait_for 60 "lpmon-exporter serves" sh -c \
-			"wget -qO - http://127.0.0.1:9812/metrics | grep -q '^lpmon_bpf_program_up{program=\"transition\"} 1'"
+			"wget -qO - http://127.0.0.1:9812/metrics 2>/dev/null | grep -q '^lpmon_bpf_program_up{program=\"transition\"} 1'"
 		;;
 	esac
 	return 0
