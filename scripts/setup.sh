@@ -53,6 +53,8 @@ packages=(
   ansible-core dropbear-bin openssh-client openssh-sftp-server curl
   # lpmon verify's report check: a screenshot in headless Chromium, read with PIL
   chromium python3 python3-pil
+  # lpmon build --diff: `make prepare` of Debian's kernel source with the kernel's compiler
+  flex bison bc gcc-12 patch
 )
 
 apt_updated=0
@@ -143,6 +145,9 @@ if [ ! -f "$kernel_dir/vmlinux.h" ]; then
   bpftool btf dump file "$kernel_dir/vmlinux" format c >"$kernel_dir/vmlinux.h.tmp"
   mv "$kernel_dir/vmlinux.h.tmp" "$kernel_dir/vmlinux.h"
 fi
+
+# kpatch's create-diff-object and create-klp-module for lpmon build --diff, in the cache.
+"$repo_root/scripts/kpatch-tools.sh" >/dev/null || die "could not build kpatch's tools"
 
 ln -sfn "$release" "$build_dir/test-kernel/current"
 log "ready: $kernel_dir"

@@ -1,4 +1,4 @@
-#include "patch_builder.hpp"
+#include "lpmon/build/fix_units.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-namespace lpmon::cli {
+namespace lpmon::build {
 namespace {
 
 namespace fs = std::filesystem;
@@ -210,4 +210,4 @@ TEST(GeneratePatchSource, RefusingPrePatchUndoesTheFixesBeforeIt) {
 }
 
 }  // namespace
-}  // namespace lpmon::cli
+}  // namespace lpmon::build
