@@ -211,6 +211,21 @@ void write_file(const fs::path& path, const std::string& text) {
 
 namespace {
 
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    std::string tmpl = (fs::temp_directory_path() / "lpmon-build.XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary directory");
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!std::getenv("LPMON_KEEP_WORK")) fs::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
 // The patch module of one release: fix units (fix.c and fix.patch) and the --diff.
 nlohmann::json build_release(const BuildOptions& options, const std::string& kernel,
                              const fs::path& dir, std::ostream& err) {
@@ -229,6 +244,8 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
   FixSelection selection = select_fixes(units, options.version, options.exclude_cves);
   const Target target = resolve_target(options, kernel);
 
+  // Objects before and after each diff: scratch, gone with the build (refused or not).
+  const ScratchDir work;
   nlohmann::json diffs = nlohmann::json::array();
   fs::path kpatch_tools;
   std::string compiler;
@@ -243,7 +260,7 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
         unit.patch,
         kernel,
         c_name_of(unit.id),
-        dir / "work" / unit.id,
+        work.path / unit.id,
         options.scripts,
         [&](const std::string& step) { err << "lpmon build: " << kernel << ": " << step << "\n"; }};
     const DiffBuild built = build_diff(request);

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -242,6 +243,46 @@ std::vector<std::string> struct_sizes(const fs::path& vmlinux, const fs::path& c
   return env;
 }
 
+// Struct layouts of an object's DWARF (pahole), by struct name.
+std::map<std::string, std::string> struct_layouts(const fs::path& object) {
+  const ProcessResult r = run({"pahole", "-F", "dwarf", object.string()});
+  if (r.status != 0) {
+    throw std::runtime_error("pahole failed on " + object.string() + ":\n" + tail(r.output, 5));
+  }
+  std::map<std::string, std::string> layouts;
+  std::istringstream in(r.output);
+  std::string name, body;
+  for (std::string line; std::getline(in, line);) {
+    if (name.empty() && line.starts_with("struct ") && line.ends_with("{")) {
+      name = line.substr(7, line.size() - 9);
+      body.clear();
+    } else if (!name.empty() && line.starts_with("}")) {
+      layouts[name] = body + line;
+      name.clear();
+    } else if (!name.empty()) {
+      body += line + "\n";
+    }
+  }
+  return layouts;
+}
+
+// create-diff-object does not compare struct layouts: old and new code would disagree about
+// memory they share. The diff can only change structs its .c files define (headers are
+// refused), and those are in the objects' DWARF.
+void check_struct_layouts(const std::string& source, const fs::path& before,
+                          const fs::path& after) {
+  const auto old_layouts = struct_layouts(before);
+  for (const auto& [name, layout] : struct_layouts(after)) {
+    const auto it = old_layouts.find(name);
+    if (it != old_layouts.end() && it->second != layout) {
+      throw Refused(source + ": the diff changes the layout of struct " + name +
+                    ", which old and new code would share during and after the transition; keep "
+                    "the struct as it is and write a fix unit that keeps the new state in a klp "
+                    "shadow variable (kmod/fixes/README.md)");
+    }
+  }
+}
+
 // create-diff-object's log in the user's terms.
 std::string refusal_from_log(const std::string& source, const std::string& log) {
   std::smatch m;
@@ -256,9 +297,25 @@ std::string refusal_from_log(const std::string& source, const std::string& log) 
            "write a fix unit with a shadow variable";
   }
   if (std::regex_search(log, m, std::regex(R"(changed section (\S+) not selected)"))) {
-    return source + ": the diff changes " + m[1].str() +
-           ", which is not code livepatch can replace (data, __init code, or a special section)";
+    std::string section = m[1].str();
+    if (section.starts_with(".rela")) section = section.substr(5);
+    if (section.starts_with(".init") || section.starts_with(".exit")) {
+      return source + ": the diff changes __init/__exit code or data (" + section +
+             "), which ran at boot (or load) and is gone: a livepatch cannot change it";
+    }
+    for (const char* data : {".data", ".rodata", ".bss"}) {
+      if (section.starts_with(data)) {
+        const std::string symbol =
+            section.size() > std::strlen(data) ? section.substr(std::strlen(data) + 1) : section;
+        return source + ": the diff changes data (" + symbol + " in " + data +
+               "): a livepatch replaces functions, not data that is already in use; keep the "
+               "old data and write a fix unit with a klp shadow variable (kmod/fixes/README.md)";
+      }
+    }
+    return source + ": the diff changes " + section +
+           ", which is not code a livepatch can replace (a special section)";
   }
+
   if (std::regex_search(
           log, m,
           std::regex(
@@ -407,7 +464,8 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
 
   std::vector<fs::path> outputs;
   for (const auto& p : pending) {
-    progress("comparing " + p.object + " (create-diff-object)");
+    progress("comparing " + p.object + " (struct layouts, then create-diff-object)");
+    check_struct_layouts(p.source, p.orig, p.patched);
     LookupNotes lookup_notes;
     fs::path table_file = work / (p.object + ".symtab");
     if (p.owner == "vmlinux") {
@@ -420,6 +478,7 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
         fs::rename(table_file.string() + ".tmp", table_file);
       }
     } else {
+      fs::create_directories(table_file.parent_path());
       write_text(table_file, lookup_table(read_module_symbols(ElfObject(p.shipped)),
                                           ElfObject(p.orig), lookup_notes));
     }

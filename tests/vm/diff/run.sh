@@ -1,40 +1,68 @@
 #!/usr/bin/env bash
-# vm.diff_timens: a real Debian fix as a source diff, built by `lpmon build --diff` for
-# the older release that lacks it (6.1.0-54-amd64), checked on the host (build report) and
-# in a guest booting that release (tests/vm/scenarios/diff_timens.sh).
-#   run.sh LPMON OUT-DIR
+# vm.diff_<case>: a real Debian fix as a source diff, built by `lpmon build --diff` for the
+# older release that lacks it, checked on the host (build report) and in a guest booting
+# that release (tests/vm/scenarios/diff_<case>.sh).
+#   run.sh LPMON OUT-DIR CASE
+#   timens  6.1.192-1's proc_timens_set_offset() check, for 6.1.0-54 (vmlinux)
+#   nfsd    6.1.192-3's nfsd4_sequence() fix (CVE-2026-99362), for 6.1.0-56 (module nfsd,
+#           loaded after the patch)
 # The release's source, image and -dbg vmlinux are prepared once in lpmon's cache
-# (${XDG_CACHE_HOME:-~/.cache}/lpmon/src/6.1.0-54-amd64); later runs build in seconds.
+# (${XDG_CACHE_HOME:-~/.cache}/lpmon/src/RELEASE); later runs build in under a minute.
 set -euo pipefail
-lpmon=$1 out=$2
-release=6.1.0-54-amd64
+lpmon=$1 out=$2 case=$3
 here=$(cd "$(dirname "$0")" && pwd)
 vm=$(cd "$here/.." && pwd)
 repo=$(cd "$vm/../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
+case "$case" in
+timens)
+  release=6.1.0-54-amd64 patch=timens-nsec name=timens_fix
+  expect='[("vmlinux", ["proc_timens_set_offset"], [])]'
+  functions='["vmlinux:proc_timens_set_offset"]' cves='[]'
+  ;;
+nfsd)
+  release=6.1.0-56-amd64 patch=nfsd-sequence name=nfsd_fix
+  expect='[("nfsd", ["nfsd4_sequence"], [])]'
+  functions='["nfsd:nfsd4_sequence"]' cves='["CVE-2026-99362"]'
+  ;;
+*) fail "unknown case $case" ;;
+esac
 mkdir -p "$out"
 
-"$lpmon" build --diff "$here/timens-nsec.patch" --kernel "$release" --name timens_fix \
+"$lpmon" build --diff "$here/$patch.patch" --kernel "$release" --name "$name" \
   --output "$out/module" --json >"$out/build.json"
 cat "$out/build.json"
-# The report names exactly the function the fix changes, in vmlinux.
-python3 - "$out/build.json" <<'PY' || fail "build report"
-import json, sys
+# The report names exactly the functions the fix changes, and the CVE of its header.
+python3 - "$out/build.json" "$expect" "$functions" "$cves" "$release" <<'PY' || fail "build report"
+import ast, json, sys
 r = json.load(open(sys.argv[1]))
 objs = r["diffs"][0]["objects"]
-assert [(o["object"], o["changed_functions"], o["new_functions"]) for o in objs] == \
-    [("vmlinux", ["proc_timens_set_offset"], [])], objs
-assert r["functions"] == ["vmlinux:proc_timens_set_offset"], r["functions"]
-assert r["target_release"] == "6.1.0-54-amd64"
-assert any("identical to vmlinux" in n for n in r["diffs"][0]["notes"]), r["diffs"][0]["notes"]
-print("build report: vmlinux:proc_timens_set_offset only; original object reproduces the release")
+got = [(o["object"], o["changed_functions"], o["new_functions"]) for o in objs]
+assert got == ast.literal_eval(sys.argv[2]), got
+assert r["functions"] == json.loads(sys.argv[3]), r["functions"]
+assert r["cves_fixed"] == json.loads(sys.argv[4]), r["cves_fixed"]
+assert r["target_release"] == sys.argv[5]
+assert any("functions identical to" in n for n in r["diffs"][0]["notes"]), r["diffs"][0]["notes"]
+print("build report:", r["functions"], r["cves_fixed"], "; the object built as shipped reproduces the release")
 PY
 
 cache=$("$repo/scripts/kernel-source.sh" --release "$release")
-gcc -O2 -Wall -o "$out/timens_probe" "$here/timens_probe.c"
+modules="$cache/kernel/root/lib/modules/$release"
+extra=()
+case "$case" in
+timens)
+  gcc -O2 -Wall -o "$out/timens_probe" "$here/timens_probe.c"
+  extra=(--bin "$out/timens_probe")
+  ;;
+nfsd)
+  # nfsd's dependencies load at boot; nfsd itself only after the patch.
+  for m in sunrpc grace lockd nfs_acl auth_rpcgss; do extra+=(--kernel-module "$m"); done
+  extra+=(--kmod "$modules/kernel/fs/nfsd/nfsd.ko")
+  ;;
+esac
 "$vm/mkinitramfs.sh" --out "$out/initramfs.cpio" --guest-dir "$vm/guest" \
   --kernel-root "$cache/kernel/root" --release "$release" \
-  --kmod "$out/module/timens_fix.ko" --bin "$lpmon" --bin "$out/timens_probe"
-exec "$vm/run-guest.sh" --name diff_timens --kernel "$cache/kernel/vmlinuz" \
-  --initramfs "$out/initramfs.cpio" --scenario "$vm/scenarios/diff_timens.sh" \
+  --kmod "$out/module/$name.ko" --bin "$lpmon" "${extra[@]}"
+exec "$vm/run-guest.sh" --name "diff_$case" --kernel "$cache/kernel/vmlinuz" \
+  --initramfs "$out/initramfs.cpio" --scenario "$vm/scenarios/diff_$case.sh" \
   --out "$out/vm" --timeout "${LPMON_VM_TIMEOUT:-240}"
