@@ -35,8 +35,7 @@ expect_refusal init-code "fs/proc/cmdline.c: the diff changes __init/__exit code
 expect_refusal notrace "function check_tsc_unstable has no ftrace entry"
 expect_refusal not-built "kernel/gcov/base.c is not built into vmlinux of $release"
 # A header change would need every caller that inlined it rebuilt: refused up front.
-sed 's|kernel/time/namespace.c|include/linux/time_namespace.h|' "$diffs/no-change.patch" >"$diffs/../header.tmp"
-mv "$diffs/../header.tmp" "$work/header.patch"
+sed 's|kernel/time/namespace.c|include/linux/time_namespace.h|' "$diffs/no-change.patch" >"$work/header.patch"
 out=$("$lpmon" build --diff "$work/header.patch" --kernel "$release" --name t --output "$work/h" 2>&1)
 if [ $? -eq 6 ] && printf '%s\n' "$out" | grep -q "changes include/linux/time_namespace.h"; then
   echo "ok: header: $out"; passed=$((passed + 1))
