@@ -233,7 +233,9 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
       options.fix_dirs.empty() ? std::vector<FixUnit>{} : load_fix_units(options.fix_dirs);
   if (options.diff) {
     FixUnit unit;
+    // FIX.patch names the fix; a unit's fix.patch is named by its directory.
     unit.id = options.diff->stem().string();
+    if (unit.id == "fix") unit.id = fs::absolute(*options.diff).parent_path().filename().string();
     unit.dir = options.diff->parent_path();
     unit.summary = "source diff " + options.diff->filename().string();
     unit.cves = options.cves.empty() ? cves_in_diff_header(*options.diff) : options.cves;

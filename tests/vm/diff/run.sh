@@ -6,6 +6,7 @@
 #   timens  6.1.192-1's proc_timens_set_offset() check, for 6.1.0-54 (vmlinux)
 #   nfsd    6.1.192-3's nfsd4_sequence() fix (CVE-2026-99362), for 6.1.0-56 (module nfsd,
 #           loaded after the patch)
+#   cumulative  a release of fix units (units/) mixing diffs and fix.c, one CVE excluded
 # The release's source, image and -dbg vmlinux are prepared once in lpmon's cache
 # (${XDG_CACHE_HOME:-~/.cache}/lpmon/src/RELEASE); later runs build in under a minute.
 set -euo pipefail
@@ -16,24 +17,35 @@ repo=$(cd "$vm/../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 case "$case" in
 timens)
-  release=6.1.0-54-amd64 patch=timens-nsec name=timens_fix
+  release=6.1.0-54-amd64 name=timens_fix
+  build=(--diff "$here/units/timens-nsec/fix.patch")
   expect='[("vmlinux", ["proc_timens_set_offset"], [])]'
   functions='["vmlinux:proc_timens_set_offset"]' cves='[]'
   ;;
 nfsd)
-  release=6.1.0-56-amd64 patch=nfsd-sequence name=nfsd_fix
+  release=6.1.0-56-amd64 name=nfsd_fix
+  build=(--diff "$here/units-56/nfsd-sequence/fix.patch")
   expect='[("nfsd", ["nfsd4_sequence"], [])]'
   functions='["nfsd:nfsd4_sequence"]' cves='["CVE-2026-99362"]'
+  ;;
+cumulative)
+  # Release 2 carries all three units; CVE-2099-1101 (cmdline-hide, a diff) is excluded.
+  release=6.1.0-54-amd64 name=rel_fixes
+  build=(--fixes "$here/units" --version 2 --exclude-cve CVE-2099-1101)
+  expect='[("vmlinux", ["proc_timens_set_offset"], [])]'
+  functions='["vmlinux:proc_timens_set_offset", "vmlinux:version_proc_show"]'
+  cves='["CVE-2099-1102"]' excluded='["CVE-2099-1101"]'
   ;;
 *) fail "unknown case $case" ;;
 esac
 mkdir -p "$out"
+excluded=${excluded:-[]}
 
-"$lpmon" build --diff "$here/$patch.patch" --kernel "$release" --name "$name" \
+"$lpmon" build "${build[@]}" --kernel "$release" --name "$name" \
   --output "$out/module" --json >"$out/build.json"
 cat "$out/build.json"
 # The report names exactly the functions the fix changes, and the CVE of its header.
-python3 - "$out/build.json" "$expect" "$functions" "$cves" "$release" <<'PY' || fail "build report"
+python3 - "$out/build.json" "$expect" "$functions" "$cves" "$release" "$excluded" <<'PY' || fail "build report"
 import ast, json, sys
 r = json.load(open(sys.argv[1]))
 objs = r["diffs"][0]["objects"]
@@ -42,6 +54,7 @@ assert got == ast.literal_eval(sys.argv[2]), got
 assert r["functions"] == json.loads(sys.argv[3]), r["functions"]
 assert r["cves_fixed"] == json.loads(sys.argv[4]), r["cves_fixed"]
 assert r["target_release"] == sys.argv[5]
+assert r["cves_excluded"] == json.loads(sys.argv[6]), r["cves_excluded"]
 assert any("functions identical to" in n for n in r["diffs"][0]["notes"]), r["diffs"][0]["notes"]
 print("build report:", r["functions"], r["cves_fixed"], "; the object built as shipped reproduces the release")
 PY
@@ -50,7 +63,7 @@ cache=$("$repo/scripts/kernel-source.sh" --release "$release")
 modules="$cache/kernel/root/lib/modules/$release"
 extra=()
 case "$case" in
-timens)
+timens | cumulative)
   gcc -O2 -Wall -o "$out/timens_probe" "$here/timens_probe.c"
   extra=(--bin "$out/timens_probe")
   ;;
