@@ -357,6 +357,12 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
   };
   summary["fixes"] = nlohmann::json::array();
   for (const auto& unit : selection.included) summary["fixes"].push_back(unit.id);
+  for (const auto& unit : selection.included) {
+    summary["fix_units"].push_back({{"id", unit.id},
+                                    {"object", unit.object},
+                                    {"kind", unit.patch.empty() ? "fix.c" : "diff"},
+                                    {"cves", unit.cves}});
+  }
   summary["excluded_fixes"] = nlohmann::json::array();
   for (const auto& unit : selection.excluded) summary["excluded_fixes"].push_back(unit.id);
   summary["functions"] = nlohmann::json::array();
@@ -369,11 +375,15 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
 void render_text(const nlohmann::json& s, bool generate_only, std::ostream& out) {
   out << (generate_only ? "generated " : "built ") << s["name"].get<std::string>() << " version "
       << s["version"].get<unsigned>() << " for " << s["target_release"].get<std::string>() << "\n";
-  if (!generate_only) out << "  module:    " << s["module"].get<std::string>() << "\n";
-  for (const auto& f : s["fixes"]) out << "  fix:       " << f.get<std::string>() << "\n";
-  for (const auto& f : s["excluded_fixes"]) out << "  excluded:  " << f.get<std::string>() << "\n";
-  for (const auto& f : s["functions"]) out << "  replaces:  " << f.get<std::string>() << "\n";
-  for (const auto& c : s["cves_fixed"]) out << "  cve:       " << c.get<std::string>() << "\n";
+  if (!generate_only) out << "  module:   " << s["module"].get<std::string>() << "\n";
+  for (const auto& f : s["fix_units"]) {
+    out << "  fix:      " << f["id"].get<std::string>() << " (" << f["object"].get<std::string>()
+        << ")";
+    for (const auto& cve : f["cves"]) out << " " << cve.get<std::string>();
+    out << "\n";
+  }
+  for (const auto& f : s["excluded_fixes"]) out << "  excluded: " << f.get<std::string>() << "\n";
+  for (const auto& f : s["functions"]) out << "  replaces: " << f.get<std::string>() << "\n";
   for (const auto& d : s["diffs"]) {
     for (const auto& o : d["objects"]) {
       out << "  diff " << d["fix"].get<std::string>() << ": " << o["source"].get<std::string>()

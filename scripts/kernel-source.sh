@@ -33,7 +33,7 @@ refuse() { printf 'kernel-source: %s\n' "$*" >&2; exit 3; }
 if [ -f "$dir/.prepared" ]; then echo "$dir"; exit 0; fi
 
 # The image package's Version is the Debian source version the release was built from.
-debver=$(apt-cache show "linux-image-$release" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+debver=$(apt-cache show "linux-image-$release" 2>/dev/null | sed -n "s/^Version: //p" | head -n 1 || true)
 [ -n "$debver" ] || refuse "apt knows no linux-image-$release: not a Debian kernel release, or stale package lists (apt-get update)"
 line=$(echo "$debver" | sed -n 's/^\([0-9]*\.[0-9]*\)\..*/\1/p')
 srcpkg="linux-source-$line"

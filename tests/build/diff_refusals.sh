@@ -43,5 +43,14 @@ else
   echo "FAIL: header: $out"; failed=$((failed + 1))
 fi
 
+# A release Debian never published: refused before anything is downloaded.
+out=$("$lpmon" build --diff "$diffs/no-change.patch" --kernel 6.1.0-99-amd64 --name t --output "$work/u" 2>&1)
+if [ $? -eq 6 ] && printf '%s\n' "$out" | grep -q "apt knows no linux-image-6.1.0-99-amd64" &&
+  [ ! -e "$work/u" ]; then
+  echo "ok: unknown release: $out"; passed=$((passed + 1))
+else
+  echo "FAIL: unknown release: $out"; failed=$((failed + 1))
+fi
+
 echo "diff refusals: $passed passed, $failed failed"
 [ $failed -eq 0 ]

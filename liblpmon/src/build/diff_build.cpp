@@ -42,9 +42,12 @@ fs::path script_path(const fs::path& scripts, const std::vector<std::string>& ar
                      bool refusal_on_3) {
   std::vector<std::string> args{(scripts / argv[0]).string()};
   args.insert(args.end(), argv.begin() + 1, argv.end());
-  const ProcessResult r = run(args);
-  if (r.status == 3 && refusal_on_3) throw Refused(trim(tail(r.output, 1)).substr(2));
-  if (r.status != 0) throw std::runtime_error(argv[0] + " failed:\n" + tail(r.output, 15));
+  // Their progress (downloads, make prepare) goes to the user as it happens.
+  const ProcessResult r = run(args, {}, {}, true);
+  if (r.status == 3 && refusal_on_3) {
+    throw Refused("the source of " + argv.back() + " cannot be prepared (see above)");
+  }
+  if (r.status != 0) throw std::runtime_error(argv[0] + " failed (see above)");
   std::string last = trim(r.output);
   if (const auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
   return last;

@@ -1,10 +1,12 @@
 #include "lpmon/build/elf_object.hpp"
 
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <stdexcept>
 
@@ -14,7 +16,9 @@ namespace fs = std::filesystem;
 
 struct ElfObject::Impl {
   fs::path file;
-  std::vector<char> image;
+  // Mapped, not read: a -dbg vmlinux is 600 MB and only its symbols and a few functions
+  // are looked at.
+  std::span<char> image;
   Elf* elf = nullptr;
   std::vector<Symbol> symbols;
   std::vector<GElf_Shdr> headers;
@@ -22,6 +26,7 @@ struct ElfObject::Impl {
 
   ~Impl() {
     if (elf) elf_end(elf);
+    if (!image.empty()) munmap(image.data(), image.size());
   }
   [[noreturn]] void fail(const std::string& why) const {
     throw std::runtime_error(file.string() + ": " + why);
@@ -33,9 +38,16 @@ ElfObject::ElfObject(const fs::path& file) : impl_(std::make_unique<Impl>()) {
   std::call_once(version_once, [] { elf_version(EV_CURRENT); });
   Impl& d = *impl_;
   d.file = file;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) d.fail("cannot read it");
-  d.image.assign(std::istreambuf_iterator<char>(in), {});
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) d.fail("cannot read it");
+  struct stat st {};
+  void* map = fstat(fd, &st) == 0 && st.st_size > 0
+                  ? mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE, fd, 0)
+                  : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) d.fail("cannot map it");
+  d.image = {static_cast<char*>(map), static_cast<std::size_t>(st.st_size)};
   d.elf = elf_memory(d.image.data(), d.image.size());
   if (!d.elf || elf_kind(d.elf) != ELF_K_ELF || gelf_getclass(d.elf) != ELFCLASS64) {
     d.fail("not a 64-bit ELF file");

@@ -13,14 +13,14 @@ extern char** environ;
 namespace lpmon::build {
 
 ProcessResult run(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
-                  const std::vector<std::string>& env) {
+                  const std::vector<std::string>& env, bool stderr_to_user) {
   ProcessResult result;
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
+  if (!stderr_to_user) posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   std::vector<std::string> environment;
