@@ -1,27 +1,20 @@
 #include "build_command.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "lpmon/build/diff_build.hpp"
-#include "lpmon/build/elf_object.hpp"
 #include "lpmon/build/fix_units.hpp"
+#include "lpmon/build/patch_module.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_image.hpp"
-
-extern char** environ;
 
 namespace lpmon::cli {
 namespace {
@@ -47,36 +40,6 @@ std::string running_release() {
   return u.release;
 }
 
-// Runs argv with stdout and stderr appended to log; returns the exit status (or -1).
-int run_logged(const std::vector<std::string>& argv, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string tail_of(const fs::path& file, std::size_t lines) {
-  std::ifstream in(file);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) all.push_back(line);
-  std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
-    out += "  " + all[i] + "\n";
-  }
-  return out;
-}
-
 std::string build_time() {
   // Reproducible builds set SOURCE_DATE_EPOCH; the module then does not change with the clock.
   std::time_t t = std::time(nullptr);
@@ -86,13 +49,6 @@ std::string build_time() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
-}
-
-bool is_elf(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
 }
 
 struct Target {
@@ -201,12 +157,6 @@ void verify_functions(const FixSelection& selection, const Target& target,
   }
 }
 
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw BuildError("cannot write " + path.string());
-}
-
 }  // namespace
 
 namespace {
@@ -280,69 +230,14 @@ nlohmann::json build_release(const BuildOptions& options, const std::string& ker
   }
   verify_functions(selection, target, options);
 
-  fs::create_directories(dir);
   const PatchMetadata metadata{options.name, options.version, target.release, build_time()};
-  std::vector<std::string> diff_objects;
-  for (const auto& unit : selection.included) {
-    if (!unit.patch.empty()) {
-      const std::string object = "lpmon_diff_" + c_name_of(unit.id) + ".o";
-      fs::copy_file(unit.diff_object, dir / object, fs::copy_options::overwrite_existing);
-      write_file(dir / ("." + object + ".cmd"), "");  // a prebuilt object: nothing to rebuild
-      diff_objects.push_back(object);
-    } else {
-      fs::copy_file(unit.dir / "fix.c", dir / (unit.id + ".fix.c"),
-                    fs::copy_options::overwrite_existing);
-    }
-  }
-  std::string kbuild = "obj-m := " + options.name + ".o\n";
-  if (!diff_objects.empty()) {
-    write_file(dir / (options.name + "-main.c"), generate_patch_source(selection, metadata));
-    kbuild += options.name + "-y := " + options.name + "-main.o";
-    for (const auto& o : diff_objects) kbuild += " " + o;
-    kbuild += "\n";
-  } else {
-    write_file(dir / (options.name + ".c"), generate_patch_source(selection, metadata));
-  }
-  for (const auto& include : options.include_dirs) {
-    kbuild += "ccflags-y += -I" + fs::absolute(include).string() + "\n";
-  }
-  write_file(dir / "Kbuild", kbuild);
-
-  const fs::path ko = dir / (options.name + ".ko");
-  if (!options.generate_only) {
-    const fs::path log = dir / "build.log";
-    fs::remove(log);
-    std::vector<std::string> make{"make", "-C", target.kdir.string(), "M=" + dir.string()};
-    if (!compiler.empty()) {
-      make.push_back("CC=" + compiler);
-      make.push_back("KERNELRELEASE=" + target.release);
-    }
-    make.push_back("modules");
-    if (run_logged(make, log) != 0) {
-      throw std::runtime_error("Kbuild failed for " + options.name + "; the end of " +
-                               log.string() + ":\n" + tail_of(log, 20));
-    }
-    if (!diff_objects.empty()) {
-      finish_klp_module(kpatch_tools, ko);
-    } else if (is_elf(target.kernel_btf) &&
-               run_logged({"pahole", "-J", "--btf_gen_floats", "-j", "--lang_exclude=rust",
-                           "--btf_base", target.kernel_btf.string(), ko.string()},
-                          log) != 0) {
-      // fentry on the replacement functions (lpmon trace) needs the module's BTF, which
-      // Kbuild only adds when the headers ship vmlinux.
-      err << "lpmon: warning: pahole could not add BTF to " << ko.string()
-          << " (see build.log); tracing its functions with fentry will not work\n";
-    }
-    if (!diff_objects.empty()) {
-      // What the kernel resolves at load time: .klp.sym.<object>.<symbol>,<position>.
-      std::vector<std::string> klp_symbols;
-      const ElfObject module(ko);
-      for (const auto& sym : module.symbols()) {
-        if (sym.name.starts_with(".klp.sym.")) klp_symbols.push_back(sym.name.substr(9));
-      }
-      for (auto& d : diffs) d["klp_symbols"] = klp_symbols;
-    }
-  }
+  const ModuleResult module =
+      build_patch_module(selection, metadata,
+                         {dir, target.kdir, target.release, compiler, target.kernel_btf,
+                          kpatch_tools, options.include_dirs, options.generate_only});
+  for (const auto& warning : module.warnings) err << "lpmon: warning: " << warning << "\n";
+  for (auto& d : diffs) d["klp_symbols"] = module.klp_symbols;
+  const fs::path& ko = module.ko;
 
   nlohmann::json summary{
       {"name", options.name},
