@@ -29,7 +29,6 @@ struct DiffObject {
   std::string object;  // "vmlinux" or the module's name
   std::vector<std::string> changed_functions;
   std::vector<std::string> new_functions;
-  std::vector<std::string> klp_symbols;  // reached through klp relocations: name,pos
 };
 
 struct DiffBuild {
