@@ -60,6 +60,8 @@ packages=(
   ansible-core dropbear-bin openssh-client openssh-sftp-server curl
   # lpmon verify's report check: a screenshot in headless Chromium, read with PIL
   chromium python3 python3-pil
+  # lpmon build --diff: `make prepare` of Debian's kernel source with the kernel's compiler
+  flex bison bc gcc-12 patch
 )
 
 apt_updated=0
@@ -154,6 +156,9 @@ fi
 # --- the kernel's livepatch selftests and samples (vm.livepatch_selftests), cached
 "$repo_root/scripts/fetch-livepatch-selftests.sh" --release "$release" >/dev/null ||
   die "could not fetch the livepatch selftests of $release (see above)"
+
+# kpatch's create-diff-object and create-klp-module for lpmon build --diff, in the cache.
+"$repo_root/scripts/kpatch-tools.sh" >/dev/null || die "could not build kpatch's tools"
 
 ln -sfn "$release" "$build_dir/test-kernel/current"
 log "ready: $kernel_dir"
