@@ -1,64 +1,43 @@
 #include "build_command.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "lpmon/build/diff_build.hpp"
+#include "lpmon/build/fix_units.hpp"
+#include "lpmon/build/patch_module.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_image.hpp"
-#include "patch_builder.hpp"
-
-extern char** environ;
 
 namespace lpmon::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace lpmon::build;
+
+std::string c_name_of(std::string s) {
+  for (auto& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+}
+
+// lpmon's run-time data (the scripts that prepare sources): $LPMON_DATA_DIR, else
+// share/lpmon next to the binary, as lpmon verify finds it.
+fs::path lpmon_scripts_dir() {
+  if (const char* env = std::getenv("LPMON_DATA_DIR"); env && *env) return env;
+  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "share" / "lpmon";
+}
 
 std::string running_release() {
   utsname u{};
   uname(&u);
   return u.release;
-}
-
-// Runs argv with stdout and stderr appended to log; returns the exit status (or -1).
-int run_logged(const std::vector<std::string>& argv, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string tail_of(const fs::path& file, std::size_t lines) {
-  std::ifstream in(file);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) all.push_back(line);
-  std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
-    out += "  " + all[i] + "\n";
-  }
-  return out;
 }
 
 std::string build_time() {
@@ -72,21 +51,22 @@ std::string build_time() {
   return text;
 }
 
-bool is_elf(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
-}
-
 struct Target {
   fs::path kdir;
   std::string release;
   fs::path kernel_btf;
 };
 
-Target resolve_target(const BuildOptions& options) {
+Target resolve_target(const BuildOptions& options, const std::string& kernel) {
   Target target;
+  if (!kernel.empty()) {
+    // The release's prepared Debian source (lpmon's cache) is its Kbuild tree and vmlinux.
+    const fs::path cache = prepare_release(options.scripts, kernel);
+    target.kdir = cache / "linux";
+    target.release = kernel;
+    target.kernel_btf = cache / "vmlinux";
+    return target;
+  }
   target.kdir = options.kdir.value_or("/lib/modules/" + running_release() + "/build");
   if (!fs::exists(target.kdir / "Makefile")) {
     throw BuildError("no kernel build tree at " + target.kdir.string() +
@@ -156,6 +136,7 @@ void verify_functions(const FixSelection& selection, const Target& target,
         .first->second;
   };
   for (const auto& unit : selection.included) {
+    if (!unit.patch.empty()) continue;  // checked against the release's binary when built
     const CheckedBtf& btf = functions_of(unit.object);
     for (const auto& f : unit.functions) {
       const std::size_t n = btf.functions.count(f.name);
@@ -176,15 +157,149 @@ void verify_functions(const FixSelection& selection, const Target& target,
   }
 }
 
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw BuildError("cannot write " + path.string());
+}  // namespace
+
+namespace {
+
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    std::string tmpl = (fs::temp_directory_path() / "lpmon-build.XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary directory");
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!std::getenv("LPMON_KEEP_WORK")) fs::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
+// The patch module of one release: fix units (fix.c and fix.patch) and the --diff.
+nlohmann::json build_release(const BuildOptions& options, const std::string& kernel,
+                             const fs::path& dir, std::ostream& err) {
+  std::vector<FixUnit> units =
+      options.fix_dirs.empty() ? std::vector<FixUnit>{} : load_fix_units(options.fix_dirs);
+  if (options.diff) {
+    FixUnit unit;
+    // FIX.patch names the fix; a unit's fix.patch is named by its directory.
+    unit.id = options.diff->stem().string();
+    if (unit.id == "fix") unit.id = fs::absolute(*options.diff).parent_path().filename().string();
+    unit.dir = options.diff->parent_path();
+    unit.summary = "source diff " + options.diff->filename().string();
+    unit.cves = options.cves.empty() ? cves_in_diff_header(*options.diff) : options.cves;
+    unit.since = options.version;
+    unit.patch = *options.diff;
+    units.push_back(unit);
+  }
+  FixSelection selection = select_fixes(units, options.version, options.exclude_cves);
+  const Target target = resolve_target(options, kernel);
+
+  // Objects before and after each diff: scratch, gone with the build (refused or not).
+  const ScratchDir work;
+  nlohmann::json diffs = nlohmann::json::array();
+  fs::path kpatch_tools;
+  std::string compiler;
+  for (auto& unit : selection.included) {
+    if (unit.patch.empty()) continue;
+    if (kernel.empty()) {
+      throw BuildError("fix " + unit.id +
+                       " is a diff: pass --kernel RELEASE to build it from the "
+                       "release's Debian source");
+    }
+    DiffBuildRequest request{
+        unit.patch,
+        kernel,
+        c_name_of(unit.id),
+        work.path / unit.id,
+        options.scripts,
+        [&](const std::string& step) { err << "lpmon build: " << kernel << ": " << step << "\n"; }};
+    const DiffBuild built = build_diff(request);
+    attach_diff_build(unit, built.functions, built.output);
+    kpatch_tools = built.kpatch_tools;
+    compiler = built.compiler;
+    nlohmann::json d{{"fix", unit.id}, {"cves", unit.cves}, {"notes", built.notes}};
+    for (const auto& o : built.objects) {
+      d["objects"].push_back({{"source", o.source},
+                              {"object", o.object},
+                              {"changed_functions", o.changed_functions},
+                              {"new_functions", o.new_functions}});
+    }
+    diffs.push_back(d);
+  }
+  verify_functions(selection, target, options);
+
+  const PatchMetadata metadata{options.name, options.version, target.release, build_time()};
+  const ModuleResult module =
+      build_patch_module(selection, metadata,
+                         {dir, target.kdir, target.release, compiler, target.kernel_btf,
+                          kpatch_tools, options.include_dirs, options.generate_only});
+  for (const auto& warning : module.warnings) err << "lpmon: warning: " << warning << "\n";
+  for (auto& d : diffs) d["klp_symbols"] = module.klp_symbols;
+  const fs::path& ko = module.ko;
+
+  nlohmann::json summary{
+      {"name", options.name},
+      {"version", options.version},
+      {"module", options.generate_only ? nlohmann::json(nullptr) : nlohmann::json(ko.string())},
+      {"source_dir", dir.string()},
+      {"target_release", target.release},
+      {"replace", true},
+      {"cves_fixed", selection.cves_fixed},
+      {"cves_excluded", selection.cves_excluded},
+      {"diffs", diffs},
+  };
+  summary["fixes"] = nlohmann::json::array();
+  for (const auto& unit : selection.included) summary["fixes"].push_back(unit.id);
+  for (const auto& unit : selection.included) {
+    summary["fix_units"].push_back({{"id", unit.id},
+                                    {"object", unit.object},
+                                    {"kind", unit.patch.empty() ? "fix.c" : "diff"},
+                                    {"cves", unit.cves}});
+  }
+  summary["excluded_fixes"] = nlohmann::json::array();
+  for (const auto& unit : selection.excluded) summary["excluded_fixes"].push_back(unit.id);
+  summary["functions"] = nlohmann::json::array();
+  for (const auto& unit : selection.included) {
+    for (const auto& f : unit.functions) summary["functions"].push_back(unit.object + ":" + f.name);
+  }
+  return summary;
+}
+
+void render_text(const nlohmann::json& s, bool generate_only, std::ostream& out) {
+  out << (generate_only ? "generated " : "built ") << s["name"].get<std::string>() << " version "
+      << s["version"].get<unsigned>() << " for " << s["target_release"].get<std::string>() << "\n";
+  if (!generate_only) out << "  module:   " << s["module"].get<std::string>() << "\n";
+  for (const auto& f : s["fix_units"]) {
+    out << "  fix:      " << f["id"].get<std::string>() << " (" << f["object"].get<std::string>()
+        << ")";
+    for (const auto& cve : f["cves"]) out << " " << cve.get<std::string>();
+    out << "\n";
+  }
+  for (const auto& f : s["excluded_fixes"]) out << "  excluded: " << f.get<std::string>() << "\n";
+  for (const auto& f : s["functions"]) out << "  replaces: " << f.get<std::string>() << "\n";
+  for (const auto& d : s["diffs"]) {
+    for (const auto& o : d["objects"]) {
+      out << "  diff " << d["fix"].get<std::string>() << ": " << o["source"].get<std::string>()
+          << " -> " << o["object"].get<std::string>() << "\n";
+      for (const auto& f : o["changed_functions"])
+        out << "    changed: " << f.get<std::string>() << "\n";
+      for (const auto& f : o["new_functions"])
+        out << "    new:     " << f.get<std::string>() << "\n";
+    }
+    if (d.contains("klp_symbols")) {
+      for (const auto& k : d["klp_symbols"])
+        out << "    klp relocation to: " << k.get<std::string>() << "\n";
+    }
+    for (const auto& n : d["notes"]) out << "    note: " << n.get<std::string>() << "\n";
+  }
 }
 
 }  // namespace
 
 int run_build(const BuildOptions& options, std::ostream& out, std::ostream& err) {
+  const char* refused_as = "refused";
   try {
     if (options.name.empty() || options.name.size() > 55 ||
         options.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
@@ -192,77 +307,37 @@ int run_build(const BuildOptions& options, std::ostream& out, std::ostream& err)
       throw BuildError("--name '" + options.name +
                        "': a module name of at most 55 lower-case letters, digits and _");
     }
-    const FixSelection selection =
-        select_fixes(load_fix_units(options.fix_dirs), options.version, options.exclude_cves);
-    const Target target = resolve_target(options);
-    verify_functions(selection, target, options);
-
-    const fs::path dir = fs::absolute(options.output.value_or(options.name));
-    fs::create_directories(dir);
-    const PatchMetadata metadata{options.name, options.version, target.release, build_time()};
-    write_file(dir / (options.name + ".c"), generate_patch_source(selection, metadata));
-    for (const auto& unit : selection.included) {
-      fs::copy_file(unit.dir / "fix.c", dir / (unit.id + ".fix.c"),
-                    fs::copy_options::overwrite_existing);
+    if (options.fix_dirs.empty() && !options.diff) {
+      throw BuildError("nothing to build: pass --fixes DIR and/or --diff FIX.patch");
     }
-    std::string kbuild = "obj-m := " + options.name + ".o\n";
-    for (const auto& include : options.include_dirs) {
-      kbuild += "ccflags-y += -I" + fs::absolute(include).string() + "\n";
+    if (options.diff && options.kernels.empty()) {
+      throw BuildError("--diff needs --kernel RELEASE (the Debian kernel to build the fix for)");
     }
-    write_file(dir / "Kbuild", kbuild);
-
-    const fs::path ko = dir / (options.name + ".ko");
-    if (!options.generate_only) {
-      const fs::path log = dir / "build.log";
-      fs::remove(log);
-      if (run_logged({"make", "-C", target.kdir.string(), "M=" + dir.string(), "modules"}, log) !=
-          0) {
-        err << "lpmon: Kbuild failed for " << options.name << "; the end of " << log.string()
-            << ":\n"
-            << tail_of(log, 20);
-        return to_int(ExitCode::runtime_error);
-      }
-      // fentry on the replacement functions (lpmon trace) needs the module's BTF, which
-      // Kbuild only adds when the headers ship vmlinux.
-      if (is_elf(target.kernel_btf) &&
-          run_logged({"pahole", "-J", "--btf_gen_floats", "-j", "--lang_exclude=rust", "--btf_base",
-                      target.kernel_btf.string(), ko.string()},
-                     log) != 0) {
-        err << "lpmon: warning: pahole could not add BTF to " << ko.string()
-            << " (see build.log); tracing its functions with fentry will not work\n";
-      }
+    const fs::path base = fs::absolute(options.output.value_or(options.name));
+    std::vector<std::string> kernels = options.kernels;
+    if (kernels.empty()) kernels.push_back("");
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& kernel : kernels) {
+      // One module per release; several releases get a directory each.
+      const fs::path dir = kernels.size() > 1 ? base / kernel : base;
+      refused_as = kernel.empty() ? "refused" : "refused";
+      all.push_back(build_release(options, kernel, dir, err));
     }
-
-    nlohmann::json summary{
-        {"name", options.name},
-        {"version", options.version},
-        {"module", options.generate_only ? nlohmann::json(nullptr) : nlohmann::json(ko.string())},
-        {"source_dir", dir.string()},
-        {"target_release", target.release},
-        {"replace", true},
-        {"cves_fixed", selection.cves_fixed},
-        {"cves_excluded", selection.cves_excluded},
-    };
-    for (const auto& unit : selection.included) summary["fixes"].push_back(unit.id);
-    summary["excluded_fixes"] = nlohmann::json::array();
-    for (const auto& unit : selection.excluded) summary["excluded_fixes"].push_back(unit.id);
     if (options.json) {
-      out << summary.dump(2) << '\n';
+      out << (all.size() == 1 ? all[0] : all).dump(2) << '\n';
     } else {
-      out << (options.generate_only ? "generated " : "built ") << options.name << " version "
-          << options.version << " for " << target.release << "\n";
-      if (!options.generate_only) out << "  module:   " << ko.string() << "\n";
-      for (const auto& unit : selection.included) {
-        out << "  fix:      " << unit.id << " (" << unit.object << ")";
-        for (const auto& cve : unit.cves) out << " " << cve;
-        out << "\n";
-      }
-      for (const auto& unit : selection.excluded) out << "  excluded: " << unit.id << "\n";
+      for (const auto& s : all) render_text(s, options.generate_only, out);
     }
     return to_int(ExitCode::ok);
   } catch (const BuildError& e) {
     err << "lpmon build: " << e.what() << '\n';
     return to_int(ExitCode::invalid_input);
+  } catch (const Refused& e) {
+    err << "lpmon build: " << refused_as << ": " << e.what() << "\nno module was built.\n";
+    return to_int(ExitCode::invalid_input);
+  } catch (const std::exception& e) {
+    err << "lpmon build: " << e.what() << '\n';
+    return to_int(ExitCode::runtime_error);
   }
 }
 
@@ -274,11 +349,22 @@ Command add_build_command(CLI::App& lpmon) {
   auto options = std::make_shared<Options>();
   BuildOptions& o = options->build;
   CLI::App* build = lpmon.add_subcommand(
-      "build", "Build a cumulative livepatch module (atomic replace) from fix units");
+      "build", "Build a cumulative livepatch module (atomic replace) from fix units and diffs");
   build->add_option("--fixes", o.fix_dirs, "Directory of fix units (repeatable)")
       ->type_name("DIR")
-      ->required()
       ->check(existing_dir());
+  build
+      ->add_option("--diff", o.diff,
+                   "A source diff (-p1) to build into the patch from the release's Debian source")
+      ->type_name("FIX.patch")
+      ->check(CLI::ExistingFile);
+  build
+      ->add_option("--kernel", o.kernels,
+                   "Debian kernel release to build for, e.g. 6.1.0-54-amd64 (repeatable: one "
+                   "module per release)")
+      ->type_name("RELEASE");
+  build->add_option("--cve", o.cves, "CVE id the --diff fixes (default: those in its header)")
+      ->type_name("CVE");
   build->add_option("--name", o.name, "Module and patch name, e.g. acme_fixes_v3")->required();
   build
       ->add_option("--version", o.version,
@@ -318,6 +404,7 @@ Command add_build_command(CLI::App& lpmon) {
               }
               options->build.object_btf[spec.substr(0, eq)] = spec.substr(eq + 1);
             }
+            options->build.scripts = lpmon_scripts_dir();
             return run_build(options->build, out, err);
           }};
 }

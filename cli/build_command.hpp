@@ -21,6 +21,12 @@ struct BuildOptions {
   std::optional<std::filesystem::path> output;              // default ./<name>
   bool generate_only = false;
   bool json = false;
+  // From a source diff (lpmon build --diff): the diff, the releases to build it for (one
+  // module each, from the release's cached Debian source), CVE ids it fixes.
+  std::optional<std::filesystem::path> diff;
+  std::vector<std::string> kernels;
+  std::vector<std::string> cves;
+  std::filesystem::path scripts;  // where kernel-source.sh and kpatch-tools.sh are
 };
 
 // `lpmon build`: from fix units to a cumulative livepatch module (see kmod/fixes/README.md).

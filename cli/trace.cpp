@@ -425,6 +425,13 @@ Command add_trace_command(CLI::App& lpmon) {
       ->excludes("--scan");
   trace->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
   add_kernel_root_options(*trace, options->paths, false);
+  trace->footer(
+      "Durations run from the kernel's klp_init_transition to klp_complete_transition: the "
+      "patch's setup (pre-patch callbacks, ftrace registration), klp's first try and every "
+      "retry (about 1 s apart); not the post-patch callbacks. Observing shifts them: a "
+      "transition often waits for a retry only because an idle CPU's idle task could not be "
+      "checked, and other activity on the machine, the tracer's own included, can spare it "
+      "(BENCHMARKS.md: what observing does to transition durations).");
   return {trace, [options](std::ostream& out, std::ostream& err) {
             return run_trace(*options, out, err);
           }};

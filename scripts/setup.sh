@@ -52,11 +52,16 @@ packages=(
   # bench.exporter_scrape: load generator, and the exporter it is compared against
   wrk prometheus-node-exporter
   qemu-system-x86 busybox-static cpio xz-utils kmod
+  # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
+  # GNU/procps tools their scripts call, copied from here into the guest
+  bash-static coreutils diffutils procps
   golang-go golang-github-victoriametrics-metricsql-dev python3-yaml python3-prometheus-client
   # fleet rollout test: Ansible on the host, an ssh server and sftp in each guest
   ansible-core dropbear-bin openssh-client openssh-sftp-server curl
   # lpmon verify's report check: a screenshot in headless Chromium, read with PIL
   chromium python3 python3-pil
+  # lpmon build --diff: `make prepare` of Debian's kernel source with the kernel's compiler
+  flex bison bc gcc-12 patch
 )
 
 apt_updated=0
@@ -147,6 +152,13 @@ if [ ! -f "$kernel_dir/vmlinux.h" ]; then
   bpftool btf dump file "$kernel_dir/vmlinux" format c >"$kernel_dir/vmlinux.h.tmp"
   mv "$kernel_dir/vmlinux.h.tmp" "$kernel_dir/vmlinux.h"
 fi
+
+# --- the kernel's livepatch selftests and samples (vm.livepatch_selftests), cached
+"$repo_root/scripts/fetch-livepatch-selftests.sh" --release "$release" >/dev/null ||
+  die "could not fetch the livepatch selftests of $release (see above)"
+
+# kpatch's create-diff-object and create-klp-module for lpmon build --diff, in the cache.
+"$repo_root/scripts/kpatch-tools.sh" >/dev/null || die "could not build kpatch's tools"
 
 ln -sfn "$release" "$build_dir/test-kernel/current"
 log "ready: $kernel_dir"

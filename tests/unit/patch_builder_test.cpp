@@ -1,4 +1,5 @@
-#include "patch_builder.hpp"
+#include "lpmon/build/diff_build.hpp"
+#include "lpmon/build/fix_units.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +10,7 @@
 
 #include <unistd.h>
 
-namespace lpmon::cli {
+namespace lpmon::build {
 namespace {
 
 namespace fs = std::filesystem;
@@ -83,7 +84,7 @@ TEST(LoadFixUnits, ErrorsNameTheFileAndLine) {
   FixDir missing_code;
   missing_code.add("x", fix_yaml("", 1, "vmlinux", "f"), false);
   EXPECT_THAT(build_error([&] { load_fix_units({missing_code.path()}); }),
-              HasSubstr("x/fix.c: missing"));
+              HasSubstr("has neither fix.c (replacement code) nor fix.patch (a diff)"));
 
   FixDir bad_callback;
   bad_callback.add("x", fix_yaml("", 1, "vmlinux", "f", "callbacks:\n  pre_pach: p\n"));
@@ -209,5 +210,68 @@ TEST(GeneratePatchSource, RefusingPrePatchUndoesTheFixesBeforeIt) {
   EXPECT_EQ(c.find("a_post(obj);", a_refuses), undo_a);
 }
 
+// A fix unit whose code is a diff: fix.yaml says why, the diff build says where.
+TEST(DiffUnits, LoadWithoutObjectOrFunctions) {
+  FixDir dir;
+  dir.add("d-fix", "summary: a diff\ncves: [CVE-2099-0007]\nsince: 3\n", false);
+  std::ofstream(dir.path() / "d-fix" / "fix.patch") << "--- a/x.c\n+++ b/x.c\n";
+  const auto units = load_fix_units({dir.path()});
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].patch, dir.path() / "d-fix" / "fix.patch");
+  EXPECT_EQ(units[0].since, 3u);
+  EXPECT_TRUE(units[0].object.empty());
+  EXPECT_TRUE(units[0].functions.empty());
+
+  FixDir both;
+  both.add("x", "summary: both\n");
+  std::ofstream(both.path() / "x" / "fix.patch") << "";
+  EXPECT_THAT(build_error([&] { load_fix_units({both.path()}); }),
+              HasSubstr("has both fix.c and fix.patch"));
+
+  FixDir with_object;
+  with_object.add("x", "summary: s\nobject: vmlinux\n", false);
+  std::ofstream(with_object.path() / "x" / "fix.patch") << "";
+  EXPECT_THAT(build_error([&] { load_fix_units({with_object.path()}); }),
+              HasSubstr("'object' is not set for a fix.patch unit"));
+}
+
+TEST(DiffUnits, ReplacementsComeFromTheDiffTableAndAreCheckedByName) {
+  FixDir dir;
+  dir.add("d-fix", "summary: a diff\ncves: [CVE-2099-0007]\n", false);
+  std::ofstream(dir.path() / "d-fix" / "fix.patch") << "";
+  dir.add("c-fix", fix_yaml("CVE-2099-0008", 1, "vmlinux", "f_c"));
+  auto units = load_fix_units({dir.path()});
+  attach_diff_build(units[1], {"vmlinux:f_d", "vmlinux:f_local,2"}, "/tmp/d.o");
+  EXPECT_EQ(units[1].object, "vmlinux");
+  ASSERT_EQ(units[1].functions.size(), 2u);
+  EXPECT_EQ(units[1].functions[1].sympos, 2u);
+
+  const auto source =
+      generate_patch_source(select_fixes(units, 1, {}), {"p", 1, "6.1.0-54-amd64", "now"});
+  EXPECT_THAT(source, HasSubstr("extern const struct lpmon_diff_func lpmon_funcs_d_fix[];"));
+  EXPECT_THAT(source, HasSubstr(".new_func = f_c_fixed,"));
+  EXPECT_THAT(source, HasSubstr("if (strcmp(lpmon_funcs_d_fix[1].name, "
+                                "lpmon_funcs_vmlinux[2].old_name))\n\t\treturn -EINVAL;"));
+  EXPECT_THAT(
+      source,
+      HasSubstr("lpmon_funcs_vmlinux[2].new_func = (void *)lpmon_funcs_d_fix[1].new_addr;"));
+  EXPECT_THAT(source, HasSubstr("\"vmlinux:f_c vmlinux:f_d vmlinux:f_local,2\""));
+  EXPECT_THAT(source, Not(HasSubstr("#include \"d-fix.fix.c\"")));
+
+  EXPECT_THAT(build_error([&] {
+                attach_diff_build(units[1], {"vmlinux:a", "nfsd:b"}, "/d.o");
+              }),
+              HasSubstr("changes both vmlinux and nfsd"));
+}
+
+TEST(DiffUnits, CvesComeFromTheHeaderOnly) {
+  FixDir dir;
+  const fs::path patch = dir.path() / "x.patch";
+  std::ofstream(patch) << "nfsd: fix (CVE-2026-99362)\nAlso CVE-2025-1234.\n"
+                       << "--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-CVE-2000-0001\n+x\n";
+  EXPECT_EQ(cves_in_diff_header(patch),
+            (std::vector<std::string>{"CVE-2025-1234", "CVE-2026-99362"}));
+}
+
 }  // namespace
-}  // namespace lpmon::cli
+}  // namespace lpmon::build

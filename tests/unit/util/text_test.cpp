@@ -62,7 +62,10 @@ TEST(Printable, BackslashIsEscapedSoTheOutputIsUnambiguous) {
 constexpr const char* kHostileName = "\xff\xfe\x1b]0;owned\x07\x1b[2J";
 
 TEST(TraceOutput, BlockedTaskWithAHostileNameIsValidJsonAndSafeText) {
-  bpf::TaskBlockedEvent event{.patch = "p", .patching = true, .pid = 7, .tgid = 7, .state = 'S'};
+  bpf::TaskBlockedEvent event;
+  event.patch = "p";
+  event.pid = event.tgid = 7;
+  event.state = 'S';
   event.comm = kHostileName;
   const auto wall = std::chrono::system_clock::time_point{};
   std::string json_text;
@@ -75,7 +78,10 @@ TEST(TraceOutput, BlockedTaskWithAHostileNameIsValidJsonAndSafeText) {
 
 TEST(TraceOutput, TaskScanWithAHostileNameIsValidJsonAndSafeText) {
   bpf::TaskStateScan scan;
-  scan.not_at_target.push_back({.pid = 9, .tgid = 9, .comm = kHostileName});
+  bpf::TaskStateTask task;
+  task.pid = task.tgid = 9;
+  task.comm = kHostileName;
+  scan.not_at_target.push_back(task);
   ASSERT_NO_THROW((void)cli::task_scan_to_json(scan, 1, "p").dump());
   EXPECT_THAT(cli::format_task_scan_text(scan, 1, "p"), Not(HasSubstr("\x1b")));
 }

@@ -1,4 +1,4 @@
-#include "patch_builder.hpp"
+#include "lpmon/build/fix_units.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-namespace lpmon::cli {
+namespace lpmon::build {
 namespace {
 
 namespace fs = std::filesystem;
@@ -68,7 +68,21 @@ FixUnit load_fix_unit(const fs::path& dir) {
   unit.id = dir.filename().string();
   unit.dir = dir;
   unit.summary = required<std::string>(file, root, "summary");
-  unit.object = required<std::string>(file, root, "object");
+  const bool has_c = fs::is_regular_file(dir / "fix.c");
+  const bool has_patch = fs::is_regular_file(dir / "fix.patch");
+  if (has_c && has_patch) {
+    throw BuildError(dir.string() +
+                     ": has both fix.c and fix.patch; a fix unit is one or the other");
+  }
+  if (has_patch) {
+    // The diff says which object and functions change; the build finds them.
+    for (const char* key : {"object", "functions", "callbacks"}) {
+      if (root[key]) {
+        throw BuildError(where(file, root[key]) + ": '" + key +
+                         "' is not set for a fix.patch unit: lpmon build finds it from the diff");
+      }
+    }
+  }
   if (root["since"]) {
     const auto since = required<long>(file, root, "since");
     if (since < 1) throw BuildError(where(file, root["since"]) + ": 'since' must be >= 1");
@@ -83,6 +97,11 @@ FixUnit load_fix_unit(const fs::path& dir) {
       }
     }
   }
+  if (has_patch) {
+    unit.patch = dir / "fix.patch";
+    return unit;
+  }
+  unit.object = required<std::string>(file, root, "object");
   const YAML::Node functions = root["functions"];
   if (!functions || !functions.IsSequence() || functions.size() == 0) {
     throw BuildError(where(file, root) + ": 'functions' must list at least one function");
@@ -111,7 +130,8 @@ FixUnit load_fix_unit(const fs::path& dir) {
     }
   }
   if (!fs::is_regular_file(dir / "fix.c")) {
-    throw BuildError((dir / "fix.c").string() + ": missing (the fix's code)");
+    throw BuildError(dir.string() +
+                     ": has neither fix.c (replacement code) nor fix.patch (a diff)");
   }
   return unit;
 }
@@ -138,6 +158,29 @@ std::string c_name(std::string s) {
 }
 
 }  // namespace
+
+void attach_diff_build(FixUnit& unit, const std::vector<std::string>& functions,
+                       const fs::path& diff_object) {
+  unit.functions.clear();
+  unit.diff_object = diff_object;
+  for (std::size_t i = 0; i < functions.size(); ++i) {
+    const auto colon = functions[i].find(':');
+    const auto comma = functions[i].find(',', colon);
+    const std::string object = functions[i].substr(0, colon);
+    if (!unit.object.empty() && unit.object != object) {
+      throw BuildError("fix " + unit.id + " changes both " + unit.object + " and " + object +
+                       ": split the diff into one fix unit per kernel object");
+    }
+    unit.object = object;
+    FixFunction f;
+    f.name = functions[i].substr(
+        colon + 1, comma == std::string::npos ? std::string::npos : comma - colon - 1);
+    if (comma != std::string::npos) f.sympos = std::stoul(functions[i].substr(comma + 1));
+    f.table = c_name(unit.id);
+    f.table_index = i;
+    unit.functions.push_back(f);
+  }
+}
 
 std::vector<FixUnit> load_fix_units(const std::vector<fs::path>& dirs) {
   std::vector<FixUnit> units;
@@ -218,9 +261,21 @@ std::string generate_patch_source(const FixSelection& selection, const PatchMeta
     << "#include <linux/kernel.h>\n#include <linux/livepatch.h>\n#include <linux/module.h>\n\n"
     << "/* klp shadow variable ids of lpmon fixes (registry: kmod/fixes/README.md) */\n"
     << "#define LPMON_SHADOW_ID(n) (0x1b9a0000UL + (n))\n\n";
+  bool any_diff = false;
   for (const auto& unit : selection.included) {
-    c << "/* fix " << unit.id << " (" << join(unit.cves, ", ") << "): " << unit.summary << " */\n"
-      << "#include \"" << unit.id << ".fix.c\"\n\n";
+    c << "/* fix " << unit.id << " (" << join(unit.cves, ", ") << "): " << unit.summary << " */\n";
+    if (unit.patch.empty()) {
+      c << "#include \"" << unit.id << ".fix.c\"\n\n";
+      continue;
+    }
+    if (!any_diff) {
+      // An entry of the function table kpatch's create-diff-object writes (.kpatch.funcs,
+      // struct kpatch_patch_func in kpatch's documentation); new_addr is relocated at load.
+      c << "struct lpmon_diff_func {\n\tunsigned long new_addr, new_size, old_addr, old_size, "
+           "sympos;\n\tconst char *name, *objname;\n};\n";
+      any_diff = true;
+    }
+    c << "extern const struct lpmon_diff_func lpmon_funcs_" << c_name(unit.id) << "[];\n\n";
   }
 
   for (const auto& object : objects) {
@@ -229,8 +284,9 @@ std::string generate_patch_source(const FixSelection& selection, const PatchMeta
     c << "static struct klp_func lpmon_funcs_" << obj << "[] = {\n";
     for (const FixUnit* unit : units) {
       for (const auto& f : unit->functions) {
-        c << "\t{\n\t\t.old_name = " << c_string(f.name) << ",\n\t\t.new_func = " << f.replacement
-          << ",\n\t\t.old_sympos = " << f.sympos << ",\n\t},\n";
+        c << "\t{\n\t\t.old_name = " << c_string(f.name) << ",\n";
+        if (f.table.empty()) c << "\t\t.new_func = " << f.replacement << ",\n";
+        c << "\t\t.old_sympos = " << f.sympos << ",\n\t},\n";
       }
     }
     c << "\t{}\n};\n\n";
@@ -294,8 +350,25 @@ std::string generate_patch_source(const FixSelection& selection, const PatchMeta
   c << "static struct klp_patch lpmon_patch = {\n\t.mod = THIS_MODULE,\n\t.objs = lpmon_objs,\n"
     << "\t/* cumulative: atomically replaces every patch loaded before it */\n"
     << "\t.replace = true,\n};\n\n"
-    << "static int __init lpmon_patch_init(void)\n{\n\treturn "
-       "klp_enable_patch(&lpmon_patch);\n}\n\n"
+    << "static int __init lpmon_patch_init(void)\n{\n";
+  // Diff units' replacements live in the linked diff objects: take each from its table
+  // entry, and refuse to load if the table does not hold the function the build named.
+  for (const auto& object : objects) {
+    std::size_t i = 0;
+    for (const FixUnit* unit : by_object[object]) {
+      for (const auto& f : unit->functions) {
+        if (!f.table.empty()) {
+          const std::string entry =
+              "lpmon_funcs_" + f.table + "[" + std::to_string(f.table_index) + "]";
+          const std::string func = "lpmon_funcs_" + c_name(object) + "[" + std::to_string(i) + "]";
+          c << "\tif (strcmp(" << entry << ".name, " << func << ".old_name))\n\t\treturn -EINVAL;\n"
+            << "\t" << func << ".new_func = (void *)" << entry << ".new_addr;\n";
+        }
+        ++i;
+      }
+    }
+  }
+  c << "\treturn klp_enable_patch(&lpmon_patch);\n}\n\n"
     << "static void __exit lpmon_patch_exit(void)\n{\n}\n\n"
     << "module_init(lpmon_patch_init);\nmodule_exit(lpmon_patch_exit);\n\n";
 
@@ -338,4 +411,4 @@ std::string generate_patch_source(const FixSelection& selection, const PatchMeta
   return c.str();
 }
 
-}  // namespace lpmon::cli
+}  // namespace lpmon::build

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace lpmon::cli {
+namespace lpmon::build {
 
 // A fix unit or a build request is wrong. The message names the file (and line) or the
 // argument and says what to change; nothing has been built.
@@ -18,11 +18,15 @@ class BuildError : public std::runtime_error {
 
 struct FixFunction {
   std::string name;         // the function replaced
-  std::string replacement;  // defined in fix.c
+  std::string replacement;  // defined in fix.c (empty for a diff unit's functions)
   unsigned long sympos = 0;
+  // Diff units: the function's entry in create-diff-object's table lpmon_funcs_<table>.
+  std::string table;
+  std::size_t table_index = 0;
 };
 
-// One fix: kmod/fixes/<id>/fix.yaml and fix.c (see kmod/fixes/README.md).
+// One fix: kmod/fixes/<id>/fix.yaml with fix.c, or with fix.patch (a source diff that
+// lpmon build --diff turns into functions; see kmod/fixes/README.md).
 struct FixUnit {
   std::string id;  // the directory's name
   std::filesystem::path dir;
@@ -32,7 +36,14 @@ struct FixUnit {
   std::string object;  // "vmlinux" or a module name
   std::vector<FixFunction> functions;
   std::map<std::string, std::string> callbacks;  // pre_patch, post_patch, ... -> function
+  std::filesystem::path patch;  // fix.patch of a diff unit (object and functions come from it)
+  std::filesystem::path diff_object;  // built from `patch`, linked into the module
 };
+
+// A diff unit's object and functions once its diff is built (functions: object:name[,pos]
+// in table order).
+void attach_diff_build(FixUnit& unit, const std::vector<std::string>& functions,
+                       const std::filesystem::path& diff_object);
 
 // Every fix unit in the given directories (each subdirectory with a fix.yaml), sorted by id.
 // Throws BuildError with file:line for malformed or unknown keys and duplicate ids.
@@ -65,4 +76,4 @@ struct PatchMetadata {
 // "<id>.fix.c" from the same directory.
 std::string generate_patch_source(const FixSelection& selection, const PatchMetadata& metadata);
 
-}  // namespace lpmon::cli
+}  // namespace lpmon::build
