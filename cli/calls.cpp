@@ -14,6 +14,7 @@
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/module_inspector.hpp"
+#include "lpmon/util/clock.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -33,20 +34,6 @@ std::string clock_text(std::chrono::system_clock::time_point wall) {
   localtime_r(&seconds, &local);
   char text[16];
   std::snprintf(text, sizeof text, "%02d:%02d:%02d", local.tm_hour, local.tm_min, local.tm_sec);
-  return text;
-}
-
-std::string iso8601_utc(std::chrono::system_clock::time_point wall) {
-  const auto since_epoch = wall.time_since_epoch();
-  const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<long long>(millis));
   return text;
 }
 
@@ -127,7 +114,7 @@ json calls_to_json(const CallsSample& sample, std::chrono::system_clock::time_po
   json j = function_fields(f.function);
   j.update({
       {"type", "calls"},
-      {"time", iso8601_utc(wall)},
+      {"time", utc_timestamp(wall)},
       {"patches", f.patches},
       {"probe", to_string(f.probe)},
       {"calls", f.counters.calls},
@@ -196,7 +183,7 @@ std::vector<json> refresh_to_json(const bpf::RefreshReport& report,
   auto event = [&](std::string_view type, const bpf::FunctionId& id) -> json& {
     json j = function_fields(id);
     j["type"] = type;
-    j["time"] = iso8601_utc(wall);
+    j["time"] = utc_timestamp(wall);
     return events.emplace_back(std::move(j));
   };
   for (const auto& id : report.detached) event("detached", id);

@@ -12,6 +12,7 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/gate/prometheus_client.hpp"
 #include "lpmon/kernel_info.hpp"
+#include "lpmon/util/clock.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -33,21 +34,9 @@ std::string exit_codes_footer() {
   return footer + "The gate file's format: docs/gate.md.";
 }
 
-std::string timestamp(std::chrono::system_clock::time_point t, bool with_date) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
-  const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  if (with_date) {
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    const long millis = static_cast<long>(ms.count() % 1000);
-    char frac[8];
-    std::snprintf(frac, sizeof frac, ".%03ldZ", millis);
-    return std::string(text) + frac;
-  }
-  std::strftime(text, sizeof text, "%H:%M:%SZ", &utc);
-  return text;
+// "19:09:45Z": the time of day of a measurement, for progress lines.
+std::string clock_time(std::chrono::system_clock::time_point t) {
+  return utc_timestamp(t, 0).substr(11);
 }
 
 std::string number(double value) {
@@ -220,8 +209,8 @@ json plan_json(const gate::GateFile& file) {
 
 std::string format_measurement(const CheckResult& check, const Measurement& m) {
   std::ostringstream out;
-  out << timestamp(m.finished_at, false) << "  " << check.spec->name << "  #"
-      << check.measurements.size() << " " << gate::to_string(m.phase);
+  out << clock_time(m.finished_at) << "  " << check.spec->name << "  #" << check.measurements.size()
+      << " " << gate::to_string(m.phase);
   if (m.phase != Phase::error) out << " " << values_text(m.value);
   if (!m.message.empty()) out << "  " << m.message;
   out << "\n";
@@ -234,7 +223,7 @@ std::string format_measurement(const CheckResult& check, const Measurement& m) {
     if (m.series.size() > kShown) out << "      ... " << m.series.size() << " series\n";
   }
   if (check.finished) {
-    out << timestamp(m.finished_at, false) << "  " << check.spec->name << "  => "
+    out << clock_time(m.finished_at) << "  " << check.spec->name << "  => "
         << gate::to_string(check.phase) << ": " << check.message << "\n";
   }
   return out.str();
@@ -273,8 +262,8 @@ json report_json(const gate::GateReport& report, const GateRequest& request) {
          {"exitCode", exit_code_of(report.verdict)},
          {"message", report.message},
          {"prometheus", request.prometheus_url},
-         {"startedAt", timestamp(report.started_at, true)},
-         {"finishedAt", timestamp(report.finished_at, true)},
+         {"startedAt", utc_timestamp(report.started_at)},
+         {"finishedAt", utc_timestamp(report.finished_at)},
          {"args", request.args},
          {"checks", json::array()}};
   for (const CheckResult& check : report.checks) {
@@ -296,8 +285,8 @@ json report_json(const gate::GateReport& report, const GateRequest& request) {
         for (double v : s.values) values.push_back(json_number(v));
         series.push_back({{"labels", s.labels}, {"values", values}});
       }
-      c["measurements"].push_back({{"startedAt", timestamp(m.started_at, true)},
-                                   {"finishedAt", timestamp(m.finished_at, true)},
+      c["measurements"].push_back({{"startedAt", utc_timestamp(m.started_at)},
+                                   {"finishedAt", utc_timestamp(m.finished_at)},
                                    {"phase", gate::to_string(m.phase)},
                                    {"value", value},
                                    {"series", series},
@@ -308,8 +297,9 @@ json report_json(const gate::GateReport& report, const GateRequest& request) {
   return j;
 }
 
-int run_gate(const gate::GateFile& file, const GateRequest& request, gate::QueryBackend* prometheus,
-             gate::Clock& clock, std::ostream& out, std::ostream& err) {
+int run_and_report_gate(const gate::GateFile& file, const GateRequest& request,
+                        gate::QueryBackend* prometheus, gate::Clock& clock, std::ostream& out,
+                        std::ostream& err) {
   // With --json, stdout is one JSON document; progress goes to stderr for the pipeline's log.
   std::ostream& progress_out = request.json ? err : out;
   if (!request.json) {
@@ -482,7 +472,7 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     return kInvalid;
   }
   gate::SystemClock clock;
-  return run_gate(loaded, request, client.get(), clock, out, err);
+  return run_and_report_gate(loaded, request, client.get(), clock, out, err);
 }
 
 }  // namespace

@@ -25,11 +25,12 @@ struct GateRequest {
 // Runs `lpmon gate` with its arguments (those after "gate"); returns a GateExitCode.
 int run_gate_command(std::vector<std::string> args, std::ostream& out, std::ostream& err);
 
-// Runs a loaded gate against `prometheus` (may be null: only local checks) on `clock`, prints
-// progress and the report, and returns the GateExitCode of the verdict. Tests call it with a
-// fake backend and clock.
-int run_gate(const gate::GateFile& gate, const GateRequest& request, gate::QueryBackend* prometheus,
-             gate::Clock& clock, std::ostream& out, std::ostream& err);
+// Runs a loaded gate (gate::run_gate) against `prometheus` (may be null: only local checks) on
+// `clock`, prints progress and the report, and returns the GateExitCode of the verdict. Tests call
+// it with a fake backend and clock.
+int run_and_report_gate(const gate::GateFile& gate, const GateRequest& request,
+                        gate::QueryBackend* prometheus, gate::Clock& clock, std::ostream& out,
+                        std::ostream& err);
 
 // What --dry-run prints.
 std::string format_plan(const gate::GateFile& gate);

@@ -6,6 +6,7 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_info.hpp"
+#include "lpmon/rollout/preflight.hpp"
 #include "text_report.hpp"
 
 namespace lpmon::cli {
@@ -103,34 +104,12 @@ const CLI::Validator& existing_file() {
 
 }  // namespace
 
-ExitCode module_file_exit_code(ModuleFileProblem problem) {
-  switch (problem) {
-    case ModuleFileProblem::unreadable:
-      return ExitCode::unreadable_file;
-    case ModuleFileProblem::not_a_module:
-      return ExitCode::not_a_module;
-    case ModuleFileProblem::corrupt:
-      return ExitCode::corrupt_module;
-  }
-  return ExitCode::runtime_error;
-}
-
 ExitCode inspect_exit_code(const InspectReport& report) {
-  if (!report.module.livepatch) return ExitCode::not_livepatch;
-  if (!report.kernel.matches) return ExitCode::kernel_mismatch;
-  return ExitCode::ok;
+  return rollout::module_exit_code(report.module, report.kernel);
 }
 
 std::string inspect_problem(const InspectReport& report) {
-  const std::string& file = report.module.file;
-  switch (inspect_exit_code(report)) {
-    case ExitCode::not_livepatch:
-      return file + ": a kernel module, but not a livepatch (no livepatch=Y in .modinfo)";
-    case ExitCode::kernel_mismatch:
-      return file + ": " + report.kernel.verdict;
-    default:
-      return "";
-  }
+  return rollout::module_problem(report.module, report.kernel);
 }
 
 json inspect_to_json(const InspectReport& report) {
@@ -272,7 +251,7 @@ Command add_inspect_command(CLI::App& lpmon) {
               report.module = inspector.inspect(options->module);
             } catch (const ModuleFileError& e) {
               err << "lpmon inspect: " << e.what() << '\n';
-              return to_int(module_file_exit_code(e.problem()));
+              return to_int(rollout::module_file_exit_code(e.problem()));
             }
             report.kernel_release = options->kernel_release
                                         ? *options->kernel_release

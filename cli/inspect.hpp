@@ -15,9 +15,6 @@ struct InspectReport {
   VermagicCheck kernel;
 };
 
-// The exit code for a module file that could not be inspected at all.
-ExitCode module_file_exit_code(ModuleFileProblem problem);
-
 // ok for a livepatch built for the kernel; not_livepatch, else kernel_mismatch, otherwise.
 ExitCode inspect_exit_code(const InspectReport& report);
 

@@ -7,9 +7,9 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_log.hpp"
+#include "lpmon/util/clock.hpp"
 #include "lpmon/util/text.hpp"
 #include "text_report.hpp"
-#include "transition_follower.hpp"
 
 namespace lpmon::cli {
 namespace {

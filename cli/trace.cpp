@@ -15,6 +15,7 @@
 #include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
+#include "lpmon/util/clock.hpp"
 #include "lpmon/util/text.hpp"
 
 namespace lpmon::cli {
@@ -35,20 +36,6 @@ std::string clock_text(std::chrono::system_clock::time_point wall) {
   char text[32];
   std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03lld", local.tm_hour, local.tm_min,
                 local.tm_sec, static_cast<long long>(millis));
-  return text;
-}
-
-std::string iso8601_utc(std::chrono::system_clock::time_point wall) {
-  const auto since_epoch = wall.time_since_epoch();
-  const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count() % 1000000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<long long>(micros));
   return text;
 }
 
@@ -85,12 +72,6 @@ nlohmann::json stack_to_json(const std::vector<bpf::StackFrame>& stack) {
   return frames;
 }
 
-std::chrono::nanoseconds monotonic_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
 }  // namespace
 
 ClockOffset ClockOffset::now() {
@@ -124,9 +105,9 @@ std::string format_transition_text(const bpf::TransitionEvent& event,
 nlohmann::json transition_to_json(const bpf::TransitionEvent& event,
                                   std::chrono::system_clock::time_point wall) {
   nlohmann::json j{
-      {"time", iso8601_utc(wall)}, {"monotonic_ns", event.timestamp.count()},
-      {"type", "transition"},      {"event", to_string(event.kind)},
-      {"patch", event.patch},      {"direction", event.patching ? "patching" : "unpatching"},
+      {"time", utc_timestamp(wall, 6)}, {"monotonic_ns", event.timestamp.count()},
+      {"type", "transition"},           {"event", to_string(event.kind)},
+      {"patch", event.patch},           {"direction", event.patching ? "patching" : "unpatching"},
       {"rounds", event.rounds},
   };
   if (event.began_before_trace) j["began_before_trace"] = true;
@@ -158,7 +139,7 @@ std::string format_round_text(const bpf::RoundEvent& event,
 nlohmann::json round_to_json(const bpf::RoundEvent& event,
                              std::chrono::system_clock::time_point wall) {
   nlohmann::json j{
-      {"time", iso8601_utc(wall)},
+      {"time", utc_timestamp(wall, 6)},
       {"monotonic_ns", event.timestamp.count()},
       {"type", "round"},
       {"patch", event.patch},
@@ -202,7 +183,7 @@ std::string format_task_blocked_text(const bpf::TaskBlockedEvent& event,
 nlohmann::json task_blocked_to_json(const bpf::TaskBlockedEvent& event,
                                     std::chrono::system_clock::time_point wall) {
   nlohmann::json j{
-      {"time", iso8601_utc(wall)},
+      {"time", utc_timestamp(wall, 6)},
       {"monotonic_ns", event.timestamp.count()},
       {"type", "task_blocked"},
       {"patch", event.patch},

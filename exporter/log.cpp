@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "lpmon/util/clock.hpp"
+
 namespace lpmon::exporter {
 namespace {
 
@@ -42,20 +44,13 @@ bool set_log_level(std::string_view level) {
 void log(LogLevel level, std::string_view message) {
   if (level < minimum.load()) return;
   const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char ts[32];
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &utc);
   std::string quoted;
   for (char c : message) {
     if (c == '"' || c == '\\') quoted += '\\';
     quoted += c == '\n' ? ' ' : c;
   }
   std::lock_guard lock(write_mutex);
-  std::fprintf(stderr, "ts=%s.%03lldZ level=%s msg=\"%s\"\n", ts, static_cast<long long>(ms),
+  std::fprintf(stderr, "ts=%s level=%s msg=\"%s\"\n", utc_timestamp(now).c_str(),
                std::string(name(level)).c_str(), quoted.c_str());
 }
 

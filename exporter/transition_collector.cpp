@@ -10,6 +10,8 @@
 #include "bpf_families.hpp"
 #include "log.hpp"
 
+#include "lpmon/util/clock.hpp"
+
 namespace lpmon::exporter {
 namespace {
 
@@ -19,12 +21,6 @@ using prometheus::MetricType;
 
 const char* direction_name(bool patching) {
   return patching ? "patching" : "unpatching";
-}
-
-std::chrono::nanoseconds monotonic_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
 }  // namespace

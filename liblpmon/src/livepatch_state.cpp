@@ -244,8 +244,32 @@ fs::path module_dir(const KernelPaths& paths, std::string_view module) {
   return paths.sysfs / "module" / module;
 }
 
-bool patch_in_transition(const KernelPaths& paths, std::string_view patch) {
-  return detail::read_kernel_file(patch_dir(paths, patch) / "transition").text == "1";
+PatchTransitionState read_patch_transition(const KernelPaths& paths, std::string_view patch) {
+  using Presence = PatchTransitionState::Presence;
+  PatchTransitionState state;
+  const fs::path dir = patch_dir(paths, patch);
+  // Returns false and fills `state` when `name` does not hold "0" or "1".
+  auto read_flag = [&](const char* name, bool& value) {
+    const detail::FileText file = detail::read_kernel_file(dir / name);
+    std::error_code ignored;
+    if (file.error == ENOENT && !fs::exists(dir, ignored)) {
+      state.presence = Presence::gone;
+      return false;
+    }
+    if (file.error != 0 || (file.text != "0" && file.text != "1")) {
+      state.presence = Presence::unreadable;
+      state.error = "cannot read " + (dir / name).string() + ": " +
+                    (file.error ? detail::errno_message(file.error)
+                                : "unexpected content '" + file.text.substr(0, 16) + "'");
+      return false;
+    }
+    value = file.text == "1";
+    return true;
+  };
+  if (read_flag("transition", state.transition) && read_flag("enabled", state.enabled)) {
+    state.presence = Presence::present;
+  }
+  return state;
 }
 
 bool livepatch_supported(const KernelPaths& paths) {

@@ -65,17 +65,18 @@ bool module_loaded(const KernelPaths& paths, std::string_view module) {
   return fs::is_directory(module_dir(paths, module), ignored);
 }
 
-void load_module(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw KernelError("cannot load " + file.string() + ": " + detail::errno_message(errno));
-  }
-  const long result = ::syscall(SYS_finit_module, fd, "", 0);
+void load_module(const ModuleFile& file) {
+  const long result = ::syscall(SYS_finit_module, file.fd(), "", 0);
   const int error = errno;
-  ::close(fd);
   if (result != 0) {
-    throw KernelError("the kernel did not load " + file.string() + ": " + why_load_failed(error));
+    throw KernelError("the kernel did not load " + file.path().string() + ": " +
+                      why_load_failed(error));
   }
+}
+
+bool module_is_livepatch(const KernelPaths& paths, std::string_view module) {
+  const detail::FileText taint = detail::read_kernel_file(module_dir(paths, module) / "taint");
+  return taint.error == 0 && taint.text.find('K') != std::string::npos;
 }
 
 void disable_patch(const KernelPaths& paths, std::string_view patch) {

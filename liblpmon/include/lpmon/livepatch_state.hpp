@@ -97,10 +97,17 @@ class PatchStructureCache {
   std::unique_ptr<Entries> entries_;
 };
 
-// Whether `patch` is in transition, from its `transition` attribute alone (cheap enough to poll):
-// false once the transition ended, also when the patch is gone (a disabled patch is freed
-// when its transition ends).
-bool patch_in_transition(const KernelPaths& paths, std::string_view patch);
+// A patch's `transition` and `enabled` attributes, cheap enough to poll while following a
+// transition. A disabled patch is freed (its directory goes) when its transition ends, so
+// `gone` ends an unpatching transition; `unreadable` ends nothing: it is not a state.
+struct PatchTransitionState {
+  enum class Presence { present, gone, unreadable };
+  Presence presence = Presence::unreadable;
+  bool transition = false;
+  bool enabled = false;
+  std::string error;  // unreadable: the file and why
+};
+PatchTransitionState read_patch_transition(const KernelPaths& paths, std::string_view patch);
 
 // The kernel's livepatch state as a whole, for gating decisions.
 enum class LivepatchState {

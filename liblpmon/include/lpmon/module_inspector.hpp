@@ -35,6 +35,28 @@ class ModuleFileError : public std::runtime_error {
   ModuleFileProblem problem_;
 };
 
+// A module file opened once for reading: lpmon inspects this open file and gives the same
+// descriptor to finit_module, so the kernel loads the file that was checked, not whatever the
+// path names by then.
+class ModuleFile {
+ public:
+  // Refuses anything but a regular file (a FIFO or device node would block or act when read)
+  // before opening it, and checks the opened file again. Throws ModuleFileError (unreadable).
+  explicit ModuleFile(const std::filesystem::path& path);
+  ~ModuleFile();
+  ModuleFile(const ModuleFile&) = delete;
+  ModuleFile& operator=(const ModuleFile&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  int fd() const { return fd_; }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
 // Where struct klp_func, klp_object and klp_patch keep the members lpmon reads, in one kernel
 // build. Sizes change with the kernel's configuration (struct kobject grows with
 // CONFIG_DEBUG_KOBJECT_RELEASE), and klp_patch.replace moved in 5.5 (klp_patch.states), so
@@ -111,10 +133,12 @@ struct LpmonMetadata {
 
 struct ModuleInfo {
   std::string file;
-  std::string name;  // .modinfo name=, else .gnu.linkonce.this_module
+  // The name the kernel uses: struct module's in .gnu.linkonce.this_module, always a plain
+  // module name ([A-Za-z0-9_-], checked); a differing .modinfo name= is only a note.
+  std::string name;
   bool livepatch = false;
   std::optional<std::string> vermagic;
-  std::optional<std::string> release;  // the first word of vermagic
+  std::optional<std::string> release;  // the first word of vermagic, when a plain release
   std::optional<std::string> license;
   std::optional<std::string> description;
   std::optional<std::string> version;
@@ -150,6 +174,7 @@ class ModuleInspector {
 
   // Throws ModuleFileError when the file cannot be read or is not a well-formed module.
   ModuleInfo inspect(const std::filesystem::path& module);
+  ModuleInfo inspect(const ModuleFile& module);
   // The same for a module image in memory; `file` only names it in messages.
   ModuleInfo inspect(std::span<const std::byte> image, const std::string& file);
 

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "lpmon/kernel_paths.hpp"
+#include "lpmon/module_inspector.hpp"
 
 namespace lpmon {
 
@@ -13,9 +14,14 @@ namespace lpmon {
 // Whether /sys/module/<module> exists: the module is loaded (or built in).
 bool module_loaded(const KernelPaths& paths, std::string_view module);
 
-// Loads a module file (finit_module, no parameters). For a livepatch this enables the patch and
-// starts its transition before the call returns.
-void load_module(const std::filesystem::path& file);
+// Loads the open module file (finit_module on its descriptor, no parameters): the file that was
+// inspected, not what its path names now. For a livepatch this enables the patch and starts its
+// transition before the call returns.
+void load_module(const ModuleFile& file);
+
+// Whether the loaded module is a livepatch: the kernel taints livepatch modules with 'K'
+// (TAINT_LIVEPATCH), shown in /sys/module/<module>/taint. False when that cannot be read.
+bool module_is_livepatch(const KernelPaths& paths, std::string_view module);
 
 // Writes 0 to the patch's `enabled`: starts the unpatching transition, or reverses the
 // transition in progress when that is the patch's own.

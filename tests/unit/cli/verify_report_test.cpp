@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "lpmon/gate/gate_file.hpp"
-#include "verify.hpp"
+#include "verify/verify.hpp"
 
 namespace lpmon::cli {
 namespace {

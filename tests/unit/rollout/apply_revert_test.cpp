@@ -4,7 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -135,6 +140,46 @@ TEST_F(ApplyTest, RevertTakesTheModuleFileForItsName) {
   // The name came from the file: lpmon_fixes_v2 is not the patch in transition.
   EXPECT_EQ(r.exit_code, 14);
   EXPECT_THAT(r.err, HasSubstr("other_patch is in transition"));
+}
+
+// A FIFO would block a plain open forever (issue 13, item 5).
+TEST_F(ApplyTest, RefusesAFifoWithoutBlocking) {
+  const fs::path fifo = tree_.paths().sysfs.parent_path() / "patch.ko";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto refused = std::async(std::launch::async, [&] {
+    return lpmon(with_tree({"apply", fifo.string()}));
+  });
+  if (refused.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    std::ofstream(fifo) << "x";
+    FAIL() << "lpmon apply blocked on a FIFO";
+  }
+  const auto r = refused.get();
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_THAT(r.err, HasSubstr("FIFO"));
+  expect_nothing_done();
+}
+
+// A module of the patch's name that is not a livepatch is never unloaded to make room
+// (issue 13, item 6): the kernel taints livepatch modules with K, this one has none.
+TEST_F(ApplyTest, NeverUnloadsALoadedModuleThatIsNotALivepatch) {
+  tree_.set_module_state("lpmon_fixes_v2", "live");
+  FakeKernelTree::write(tree_.paths().sysfs / "module/lpmon_fixes_v2/taint", "OE");
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 10) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("is not a livepatch"));
+  expect_nothing_done();
+}
+
+TEST_F(ApplyTest, RevertRefusesAModuleThatIsNotALivepatch) {
+  for (const char* taint : std::initializer_list<const char*>{"", "OE", nullptr}) {
+    tree_.set_module_state("lpmon_not_a_patch", "live");
+    if (taint) FakeKernelTree::write(tree_.paths().sysfs / "module/lpmon_not_a_patch/taint", taint);
+    const auto r = lpmon(with_tree({"revert", "lpmon_not_a_patch", "--json"}));
+    EXPECT_EQ(r.exit_code, 10) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["result"], "not-livepatch");
+    EXPECT_THAT(r.err, HasSubstr("not a livepatch"));
+    EXPECT_FALSE(fs::exists(audit()) && fs::file_size(audit()) > 0);
+  }
 }
 
 TEST_F(ApplyTest, RevertRefusesWhatIsNeitherANameNorAFile) {

@@ -11,7 +11,7 @@
 #include <string>
 #include <tuple>
 
-#include "verify.hpp"
+#include "verify/verify.hpp"
 
 namespace lpmon::cli {
 namespace {

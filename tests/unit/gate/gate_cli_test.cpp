@@ -181,7 +181,7 @@ class GateRun : public GateFileFixture {
     request.prometheus_url = "http://prom:9090";
     request.json = json;
     std::ostringstream out, err;
-    const int code = run_gate(gate_, request, &prometheus_, clock_, out, err);
+    const int code = run_and_report_gate(gate_, request, &prometheus_, clock_, out, err);
     return {code, out.str(), err.str()};
   }
   FakeClock clock_;

@@ -3,11 +3,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <ostream>
 #include <string>
 #include <string_view>
 
-namespace lpmon::cli {
+namespace lpmon::rollout {
 
 // Where lpmon apply and revert record what they did to the kernel, one JSON object per line.
 inline constexpr std::string_view kDefaultAuditLog = "/var/log/lpmon/audit.log";
@@ -17,8 +16,11 @@ inline constexpr std::string_view kDefaultAuditLog = "/var/log/lpmon/audit.log";
 // host, when, and what did the gate say" has an answer after the fact.
 class AuditLog {
  public:
-  // A file that cannot be opened is warned about once on `err`; syslog still gets the records.
-  AuditLog(const std::filesystem::path& file, std::string command, std::ostream& err);
+  // A file that cannot be opened leaves a warning(); syslog still gets the records.
+  AuditLog(const std::filesystem::path& file, std::string command);
+
+  // Why the file is not written, for the user; empty when it is.
+  const std::string& warning() const { return warning_; }
 
   // `event` is e.g. "load", "transition-complete", "gate", "disable", "unload".
   void record(std::string_view event, nlohmann::json fields = nlohmann::json::object());
@@ -26,6 +28,7 @@ class AuditLog {
  private:
   std::string command_;
   std::ofstream file_;
+  std::string warning_;
 };
 
-}  // namespace lpmon::cli
+}  // namespace lpmon::rollout

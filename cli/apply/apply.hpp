@@ -5,9 +5,9 @@
 #include <optional>
 #include <string>
 
-#include "audit_log.hpp"
 #include "lpmon/gate/duration.hpp"
 #include "lpmon/kernel_paths.hpp"
+#include "lpmon/rollout/audit_log.hpp"
 
 namespace lpmon::cli {
 
@@ -17,7 +17,7 @@ struct ApplyOptions {
   std::map<std::string, std::string> args;
   gate::Duration timeout = std::chrono::seconds(60);
   bool json = false;
-  std::filesystem::path audit_log{kDefaultAuditLog};
+  std::filesystem::path audit_log{rollout::kDefaultAuditLog};
   bool force = false;
   bool yes = false;
   KernelPaths paths;
@@ -27,7 +27,7 @@ struct RevertOptions {
   std::string patch;  // a patch name or a module file
   gate::Duration timeout = std::chrono::seconds(60);
   bool json = false;
-  std::filesystem::path audit_log{kDefaultAuditLog};
+  std::filesystem::path audit_log{rollout::kDefaultAuditLog};
   KernelPaths paths;
 };
 

@@ -474,14 +474,31 @@ TEST(CachedReadPatches, PatchRemovedWhileReadingIsCompleteOrAbsent) {
 namespace lpmon {
 namespace {
 
-TEST(PatchInTransition, ReadsTheAttributeAndTakesAGonePatchAsEnded) {
+TEST(ReadPatchTransition, ReadsBothAttributesAndTellsGoneFromUnreadable) {
+  using Presence = PatchTransitionState::Presence;
   testing::FakeKernelTree tree;
   tree.enable_livepatch();
   tree.add_patch("moving", true, true);
-  tree.add_patch("settled", true, false);
-  EXPECT_TRUE(patch_in_transition(tree.paths(), "moving"));
-  EXPECT_FALSE(patch_in_transition(tree.paths(), "settled"));
-  EXPECT_FALSE(patch_in_transition(tree.paths(), "freed"));
+  tree.add_patch("reversed", false, false);
+  const auto broken = tree.add_patch("broken", true, false);
+  std::filesystem::remove(broken / "transition");
+  std::filesystem::create_directory(broken / "transition");  // read() fails with EISDIR
+  const auto odd = tree.add_patch("odd", true, false);
+  testing::FakeKernelTree::write(odd / "enabled", "maybe");
+
+  const auto moving = read_patch_transition(tree.paths(), "moving");
+  EXPECT_EQ(moving.presence, Presence::present);
+  EXPECT_TRUE(moving.transition);
+  EXPECT_TRUE(moving.enabled);
+  const auto reversed = read_patch_transition(tree.paths(), "reversed");
+  EXPECT_EQ(reversed.presence, Presence::present);
+  EXPECT_FALSE(reversed.transition);
+  EXPECT_FALSE(reversed.enabled);
+  EXPECT_EQ(read_patch_transition(tree.paths(), "freed").presence, Presence::gone);
+  const auto unreadable = read_patch_transition(tree.paths(), "broken");
+  EXPECT_EQ(unreadable.presence, Presence::unreadable);
+  EXPECT_THAT(unreadable.error, ::testing::HasSubstr("broken/transition"));
+  EXPECT_EQ(read_patch_transition(tree.paths(), "odd").presence, Presence::unreadable);
 }
 
 }  // namespace

@@ -44,6 +44,11 @@ std::vector<std::string> kernel_reports(const std::string& log);
 std::string format_verify_text(const nlohmann::json& report);
 std::string render_verify_html(const nlohmann::json& report);
 
+// Empties and recreates `root`/`name` for one run. `name` comes from a module file: it must be
+// one plain path component, and the directory resolved must lie inside `root`; otherwise
+// nothing is removed and the error says why. Returns the directory.
+std::filesystem::path fresh_work_dir(const std::filesystem::path& root, const std::string& name);
+
 // Runs `lpmon verify` with its arguments (those after "verify"); returns the exit code.
 int run_verify_command(std::vector<std::string> args, std::ostream& out, std::ostream& err);
 

@@ -1,0 +1,85 @@
+#include "apply/common.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
+
+#include "lpmon/util/text.hpp"
+
+namespace lpmon::cli::rollout_command {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+using rollout::AuditLog;
+using rollout::Rollback;
+using rollout::TransitionFollower;
+using rollout::TransitionOutcome;
+
+double seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
+  json blockers = json::array();
+  for (const auto& [pid, task] : outcome.blockers) {
+    json entry{{"pid", pid}, {"comm", text::valid_utf8(task.comm)}, {"reason", task.reason}};
+    if (!task.function.empty()) entry["function"] = task.function;
+    blockers.push_back(entry);
+  }
+  json j{{"followed_by", follower.method()},
+         {"finished", outcome.finished},
+         {"result", bpf::to_string(outcome.result)},
+         {"duration_seconds", seconds(outcome.duration)},
+         {"rounds", outcome.rounds},
+         {"blocking_tasks", blockers}};
+  if (!outcome.problem.empty()) j["problem"] = outcome.problem;
+  if (outcome.notice_latency) j["notice_latency_seconds"] = seconds(*outcome.notice_latency);
+  if (outcome.kernel_end) j["kernel_end_monotonic_ns"] = outcome.kernel_end->count();
+  return j;
+}
+
+AuditLog open_audit_log(const fs::path& file, const std::string& command, std::ostream& err) {
+  AuditLog audit(file, command);
+  if (!audit.warning().empty())
+    err << "lpmon " << command << ": warning: " << audit.warning() << '\n';
+  return audit;
+}
+
+std::function<void(const std::string&)> say(std::string prefix, std::ostream& err) {
+  return [prefix = std::move(prefix), &err](const std::string& note) {
+    err << prefix << note << '\n';
+  };
+}
+
+bool progress_rewrites_in_place() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDERR_FILENO) && term && *term && std::string_view(term) != "dumb";
+}
+
+json rollback_json(const Rollback& rollback, const TransitionFollower& follower) {
+  json j{{"started", rollback.started}, {"unloaded", rollback.unloaded}};
+  if (rollback.transition) j["transition"] = transition_json(*rollback.transition, follower);
+  if (!rollback.left.empty()) j["left"] = rollback.left;
+  return j;
+}
+
+void add_duration_option(CLI::App& command, gate::Duration& value, const std::string& help) {
+  command
+      .add_option_function<std::string>(
+          "--timeout",
+          [&value](const std::string& text) {
+            const std::optional<gate::Duration> parsed = gate::parse_duration(text);
+            if (!parsed || parsed->count() <= 0) {
+              throw CLI::ValidationError("--timeout", "'" + text +
+                                                          "' is not a positive duration like 30s "
+                                                          "or 2m");
+            }
+            value = *parsed;
+          },
+          help)
+      ->type_name("DURATION");
+}
+
+}  // namespace lpmon::cli::rollout_command

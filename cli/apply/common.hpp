@@ -1,0 +1,41 @@
+// What lpmon apply and lpmon revert share: the JSON of a followed transition and of a
+// rollback, the audit log and engine notes on stderr, the progress line's mode, --timeout.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "lpmon/gate/duration.hpp"
+#include "lpmon/rollout/audit_log.hpp"
+#include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transition_follower.hpp"
+
+namespace lpmon::cli::rollout_command {
+
+double seconds(std::chrono::nanoseconds d);
+
+nlohmann::json transition_json(const rollout::TransitionOutcome& outcome,
+                               const rollout::TransitionFollower& follower);
+nlohmann::json rollback_json(const rollout::Rollback& rollback,
+                             const rollout::TransitionFollower& follower);
+
+// The audit log, its warning (if any) on `err`.
+rollout::AuditLog open_audit_log(const std::filesystem::path& file, const std::string& command,
+                                 std::ostream& err);
+
+// A note from the engine, as a line on `err` after `prefix`.
+std::function<void(const std::string&)> say(std::string prefix, std::ostream& err);
+
+// A progress line is redrawn in place on a terminal that can; logs and serial consoles get
+// a line per change instead.
+bool progress_rewrites_in_place();
+
+// --timeout DURATION, a positive gate duration ("30s", "2m").
+void add_duration_option(CLI::App& command, gate::Duration& value, const std::string& help);
+
+}  // namespace lpmon::cli::rollout_command
