@@ -24,6 +24,7 @@
 #include "lpmon/livepatch_state.hpp"
 #include "lpmon/module_inspector.hpp"
 #include "lpmon/patch_control.hpp"
+#include "lpmon/util/text.hpp"
 #include "transition_follower.hpp"
 
 namespace lpmon::cli {
@@ -52,7 +53,7 @@ std::string seconds_text(std::chrono::nanoseconds d) {
 json transition_json(const TransitionOutcome& outcome, const TransitionFollower& follower) {
   json blockers = json::array();
   for (const auto& [pid, task] : outcome.blockers) {
-    json entry{{"pid", pid}, {"comm", task.comm}, {"reason", task.reason}};
+    json entry{{"pid", pid}, {"comm", text::valid_utf8(task.comm)}, {"reason", task.reason}};
     if (!task.function.empty()) entry["function"] = task.function;
     blockers.push_back(entry);
   }
@@ -75,7 +76,7 @@ std::string blockers_text(const std::map<pid_t, BlockerSeen>& blockers) {
       text += ", ...";
       break;
     }
-    text += (text.empty() ? "" : ", ") + std::to_string(pid) + " (" + task.comm +
+    text += (text.empty() ? "" : ", ") + std::to_string(pid) + " (" + text::printable(task.comm) +
             (task.function.empty() ? "" : " in " + task.function) + ")";
   }
   return text;

@@ -7,6 +7,7 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_log.hpp"
+#include "lpmon/util/text.hpp"
 #include "text_report.hpp"
 #include "transition_follower.hpp"
 
@@ -171,7 +172,7 @@ json status_to_json(const StatusReport& report) {
     json list = json::array();
     for (const PendingTask& task : tasks) {
       list.push_back({{"pid", task.pid},
-                      {"comm", task.comm},
+                      {"comm", text::valid_utf8(task.comm)},
                       {"state", std::string(1, task.state)},
                       {"reason", task.reason},
                       {"function", task.function.empty() ? json(nullptr) : json(task.function)},
@@ -282,7 +283,8 @@ std::string render_status_text(const StatusReport& report) {
                         : task.reason == "running" ? "running (its stack cannot be checked)"
                                                    : "not switched yet";
       field(out, "Blocking",
-            std::to_string(task.pid) + " " + task.comm + " (" + task.state + "): " + why);
+            std::to_string(task.pid) + " " + text::printable(task.comm) + " (" + task.state +
+                "): " + why);
       for (const std::string& frame : task.stack) continuation(out, "  " + frame);
     }
   }

@@ -15,6 +15,7 @@
 #include "command.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
+#include "lpmon/util/text.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -191,7 +192,7 @@ std::string format_task_blocked_text(const bpf::TaskBlockedEvent& event,
   std::string text = line;
   text += "pid " + std::to_string(event.pid);
   if (event.tgid != event.pid) text += " (tgid " + std::to_string(event.tgid) + ")";
-  text += " [" + event.comm + "]";
+  text += " [" + text::printable(event.comm) + "]";
   if (event.kthread) text += " kthread";
   text += ", state ";
   text += event.state;
@@ -216,7 +217,7 @@ nlohmann::json task_blocked_to_json(const bpf::TaskBlockedEvent& event,
       {"round", event.round},
       {"pid", event.pid},
       {"tgid", event.tgid},
-      {"comm", event.comm},
+      {"comm", text::valid_utf8(event.comm)},
       {"kthread", event.kthread},
       {"state", std::string(1, event.state)},
       {"reason", to_string(event.reason)},
@@ -266,7 +267,7 @@ std::string format_task_scan_text(const bpf::TaskStateScan& scan, int target_sta
   for (const auto& task : scan.not_at_target) {
     text += "\npid " + std::to_string(task.pid);
     if (task.tgid != task.pid) text += " (tgid " + std::to_string(task.tgid) + ")";
-    text += " [" + task.comm + "]";
+    text += " [" + text::printable(task.comm) + "]";
     if (task.kthread) text += " kthread";
     text += ", " + std::string(patch_state_name(task.patch_state));
     if (task.on_cpu) text += ", running (its stack was moving)";
@@ -282,7 +283,7 @@ nlohmann::json task_scan_to_json(const bpf::TaskStateScan& scan, int target_stat
     nlohmann::json t{
         {"pid", task.pid},
         {"tgid", task.tgid},
-        {"comm", task.comm},
+        {"comm", text::valid_utf8(task.comm)},
         {"kthread", task.kthread},
         {"on_cpu", task.on_cpu},
         {"patch_state", patch_state_name(task.patch_state)},

@@ -1,6 +1,9 @@
 #include "calls_collector.hpp"
 
+#include <unistd.h>
+
 #include <exception>
+#include <future>
 
 #include "bpf_families.hpp"
 #include "log.hpp"
@@ -32,7 +35,7 @@ const std::vector<double>& latency_bounds() {
 
 CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
                                std::chrono::milliseconds refresh_interval)
-    : publish_costs_(publish_costs) {
+    : publish_costs_(publish_costs), refresh_interval_(refresh_interval) {
   try {
     bpf::PatchedCallsOptions options;
     options.paths = paths;
@@ -42,7 +45,20 @@ CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
     return;
   }
   refresh();
-  refresher_ = std::thread([this, refresh_interval] {
+}
+
+pid_t CallsCollector::start(const std::function<void()>& prepare) {
+  if (!calls_ || refresher_.joinable()) return 0;
+  std::promise<pid_t> started;
+  std::future<pid_t> tid = started.get_future();
+  refresher_ = std::thread([this, refresh_interval = refresh_interval_, &prepare, &started] {
+    try {
+      if (prepare) prepare();
+      started.set_value(gettid());
+    } catch (...) {
+      started.set_exception(std::current_exception());
+      return;
+    }
     while (!stop_) {
       for (auto waited = std::chrono::milliseconds(0); !stop_ && waited < refresh_interval;
            waited += std::chrono::milliseconds(100)) {
@@ -51,6 +67,12 @@ CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
       if (!stop_) refresh();
     }
   });
+  try {
+    return tid.get();
+  } catch (...) {
+    refresher_.join();
+    throw;
+  }
 }
 
 CallsCollector::~CallsCollector() {

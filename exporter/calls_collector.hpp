@@ -3,8 +3,11 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +30,11 @@ class CallsCollector : public prometheus::Collectable {
   CallsCollector(const KernelPaths& paths, bool publish_costs,
                  std::chrono::milliseconds refresh_interval = std::chrono::seconds(2));
   ~CallsCollector() override;
+  // Starts refreshing (attaching to patches that arrive) in a thread of its own, which first
+  // runs `prepare` (dropping the capabilities it does not need: they are per thread) and
+  // returns its thread id; rethrows what `prepare` threw (then no thread runs). 0 when not
+  // observing.
+  pid_t start(const std::function<void()>& prepare = {});
 
   std::vector<prometheus::MetricFamily> Collect() const override;
   bool observing() const { return calls_ != nullptr; }
@@ -37,6 +45,7 @@ class CallsCollector : public prometheus::Collectable {
   mutable std::mutex mutex_;  // PatchedCalls is not thread-safe
   std::unique_ptr<bpf::PatchedCalls> calls_;
   bool publish_costs_;
+  std::chrono::milliseconds refresh_interval_;
   std::atomic<bool> stop_{false};
   std::thread refresher_;
 };

@@ -50,6 +50,10 @@ TransitionCollector::TransitionCollector(const KernelPaths& paths, bool publish_
     return;
   }
   log(LogLevel::info, "transition tracer attached");
+}
+
+void TransitionCollector::start() {
+  if (!tracer_ || poller_.joinable()) return;
   poller_ = std::thread([this] {
     while (!stop_) {
       try {

@@ -59,6 +59,9 @@ class TransitionCollector : public prometheus::Collectable {
   // run-time statistics (which the caller turns on: bpf::RunTimeStats).
   explicit TransitionCollector(const KernelPaths& paths, bool publish_costs = false);
   ~TransitionCollector() override;
+  // Starts reading the tracer's events in a thread of its own; apart from the constructor
+  // (which attaches) so that the thread is made after the capabilities are dropped.
+  void start();
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

@@ -123,15 +123,41 @@ WebConfig WebConfig::load(const fs::path& file) {
   return config;
 }
 
-bool BasicAuth::check(const std::string& user, const std::string& password) {
-  const auto it = users_.find(user);
-  if (it == users_.end()) return false;
-  const std::string key = user + '\0' + password;
-  std::lock_guard lock(mutex_);
-  if (verified_.contains(key)) return true;
+BasicAuth::BasicAuth(std::map<std::string, std::string> users, Hasher hasher)
+    : users_(std::move(users)), hasher_(std::move(hasher)) {}
+
+std::optional<std::string> BasicAuth::bcrypt(const std::string& password, const std::string& hash) {
   crypt_data data{};
-  const char* hashed = crypt_r(password.c_str(), it->second.c_str(), &data);
-  if (!hashed || it->second != hashed) return false;
+  const char* hashed = crypt_r(password.c_str(), hash.c_str(), &data);
+  // crypt_r fails with a '*'-prefixed string or NULL.
+  if (!hashed || hashed[0] == '*') return std::nullopt;
+  return std::string(hashed);
+}
+
+namespace {
+// Compares in a time that depends on the lengths only.
+bool same_bytes(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
+bool BasicAuth::check(const std::string& user, const std::string& password) {
+  if (users_.empty()) return false;
+  const auto it = users_.find(user);
+  const bool known = it != users_.end();
+  const std::string key = user + '\0' + password;
+  if (known) {
+    std::lock_guard lock(mutex_);
+    if (verified_.contains(key)) return true;
+  }
+  // An unknown user is checked against a known user's hash, for the same cost, and refused.
+  const std::string& hash = known ? it->second : users_.begin()->second;
+  const std::optional<std::string> hashed = hasher_(password, hash);
+  if (!known || !hashed || !same_bytes(*hashed, hash)) return false;
+  std::lock_guard lock(mutex_);
   // Bounded: only a handful of scrapers, and forgetting costs one bcrypt check.
   if (verified_.size() >= 64) verified_.clear();
   verified_.insert(key);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -44,15 +45,23 @@ struct WebConfig {
 
 // Checks basic-auth credentials against bcrypt hashes. A bcrypt check costs milliseconds by
 // design, so credentials that passed are remembered (a few, in memory) and a scrape every
-// few seconds does not pay it each time.
+// few seconds does not pay it each time. The bcrypt work runs outside any lock (checks on
+// other connections go on meanwhile), and an unknown user costs one bcrypt check too, as a
+// known one with a wrong password does: the time of an answer does not tell which users exist.
 class BasicAuth {
  public:
-  explicit BasicAuth(std::map<std::string, std::string> users) : users_(std::move(users)) {}
+  // Hashes a password with a bcrypt hash's salt and cost, as crypt(3); nullopt on error.
+  using Hasher = std::function<std::optional<std::string>(const std::string& password,
+                                                          const std::string& hash)>;
+  explicit BasicAuth(std::map<std::string, std::string> users, Hasher hasher = bcrypt);
   bool check(const std::string& user, const std::string& password);
+
+  static std::optional<std::string> bcrypt(const std::string& password, const std::string& hash);
 
  private:
   std::map<std::string, std::string> users_;
-  std::mutex mutex_;
+  Hasher hasher_;
+  std::mutex mutex_;                          // guards verified_ only
   std::unordered_set<std::string> verified_;  // user '\0' password
 };
 

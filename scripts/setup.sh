@@ -50,11 +50,15 @@ as_root() {
 
 # Build, test and guest packages. The kernel headers are added below once the ABI is known.
 packages=(
-  build-essential cmake ninja-build pkg-config clang llvm clang-format clang-tidy
+  build-essential cmake ninja-build pkg-config clang llvm clang-format clang-tidy git
+  # libFuzzer's runtime for the fuzz targets (tests/fuzz, tests/fuzz-gate)
+  libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev dwarves
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev libcap-dev
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
+  # bench.exporter_scrape: load generator, and the exporter it is compared against
+  wrk prometheus-node-exporter
   qemu-system-x86 busybox-static cpio xz-utils zstd kmod
   golang-go golang-github-victoriametrics-metricsql-dev python3-yaml python3-prometheus-client
   # fleet rollout test: Ansible on the host, an ssh server and sftp in each guest

@@ -18,7 +18,22 @@ timed() {
 step "set-up (packages and the test kernel)"
 timed set-up scripts/setup.sh
 step "build"
-timed configure cmake --preset default >/dev/null
+# Every suite must be registered: a missing prerequisite stops the configure (TestSuites.cmake).
+timed configure cmake --preset default -DLPMON_REQUIRE_ALL_TESTS=ON >/dev/null
 timed build cmake --build --preset default
 step "tests"
-timed tests ctest --preset default "$@"
+results=build/Testing/lpmon-junit.xml
+rm -f "$results"
+start=$(date +%s)
+ctest_rc=0
+ctest --preset default --output-junit "$PWD/$results" "$@" || ctest_rc=$?
+echo "== tests took $(($(date +%s) - start)) s"
+# Every registered test (of those asked for) ran and passed: none skipped, none missing.
+step "check: every registered test ran"
+ctest --preset default --show-only=json-v1 "$@" >build/Testing/lpmon-registered.json
+expect=()
+[ $# -eq 0 ] && expect=(--expect-labels unit,bench,lint,build,gate,dashboards,vm,verify,fleet,fuzz,exporter)
+check_rc=0
+scripts/check-test-run.py --registered build/Testing/lpmon-registered.json --junit "$results" \
+  "${expect[@]}" || check_rc=$?
+[ "$ctest_rc" -eq 0 ] && [ "$check_rc" -eq 0 ]

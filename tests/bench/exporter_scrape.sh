@@ -14,7 +14,9 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v wrk >/dev/null || { echo "exporter_scrape: wrk is missing (package wrk)"; exit 1; }
-node_exporter=$(command -v prometheus-node-exporter || true)
+# The comparison is the point of this benchmark: without node_exporter it fails, not shrinks.
+node_exporter=$(command -v prometheus-node-exporter) ||
+  { echo "exporter_scrape: prometheus-node-exporter is missing (package prometheus-node-exporter: scripts/setup.sh)"; exit 1; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -78,11 +80,7 @@ for n in 1 20; do
   pids+=($!)
   measure "lpmon-exporter, $n patch(es) x 10 functions" "http://127.0.0.1:$port/metrics" "${pids[-1]}"
 done
-if [ -n "$node_exporter" ]; then
-  port=$(free_port)
-  "$node_exporter" --web.listen-address="127.0.0.1:$port" 2>"$work/node_exporter.log" &
-  pids+=($!)
-  measure "node_exporter (default collectors)" "http://127.0.0.1:$port/metrics" "${pids[-1]}"
-else
-  echo "| node_exporter | not installed (package prometheus-node-exporter) | | | | | |"
-fi
+port=$(free_port)
+"$node_exporter" --web.listen-address="127.0.0.1:$port" 2>"$work/node_exporter.log" &
+pids+=($!)
+measure "node_exporter (default collectors)" "http://127.0.0.1:$port/metrics" "${pids[-1]}"

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "web_config.hpp"
 
@@ -97,6 +101,45 @@ TEST(BasicAuth, ChecksUserAndPasswordAgainstBcrypt) {
   EXPECT_FALSE(auth.check("prom", "Secret"));
   EXPECT_FALSE(auth.check("prom", ""));
   EXPECT_FALSE(auth.check("other", "secret"));
+}
+
+// A stand-in for bcrypt that counts its calls: each check must cost one hash, known user or not.
+TEST(BasicAuth, UnknownUserCostsOneHashLikeAWrongPassword) {
+  int hashes = 0;
+  BasicAuth auth({{"prom", "$2y$10$known"}},
+                 [&](const std::string& password, const std::string& hash) {
+                   ++hashes;
+                   return std::optional<std::string>(password == "right" ? hash : "$2y$10$x");
+                 });
+  EXPECT_FALSE(auth.check("nobody", "right"));
+  EXPECT_EQ(hashes, 1) << "an unknown user must cost what a known one costs";
+  EXPECT_FALSE(auth.check("prom", "wrong"));
+  EXPECT_EQ(hashes, 2);
+  EXPECT_TRUE(auth.check("prom", "right"));
+  EXPECT_TRUE(auth.check("prom", "right"));  // remembered
+  EXPECT_EQ(hashes, 3);
+}
+
+// Two checks at once: the first one's hash waits until the second one's has run. Were the
+// hash under a lock, the second could never start: a hang (caught by the bound), not a time.
+TEST(BasicAuth, HashesOfTwoConnectionsRunAtOnce) {
+  std::promise<void> second_hashed;
+  std::shared_future<void> second_done = second_hashed.get_future().share();
+  std::atomic<int> calls{0};
+  BasicAuth auth(
+      {{"a", "$2y$10$a"}, {"b", "$2y$10$b"}}, [&](const std::string&, const std::string& hash) {
+        if (calls++ == 0) {
+          if (second_done.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+            return std::optional<std::string>();  // never reached: held under a lock
+        } else {
+          second_hashed.set_value();
+        }
+        return std::optional<std::string>(hash);
+      });
+  auto first = std::async(std::launch::async, [&] { return auth.check("a", "pw"); });
+  while (calls.load() == 0) std::this_thread::yield();
+  EXPECT_TRUE(auth.check("b", "pw"));
+  EXPECT_TRUE(first.get()) << "the first check's hash did not see the second one run beside it";
 }
 
 }  // namespace

@@ -10,16 +10,21 @@ usage() {
 usage: run-guest.sh --kernel VMLINUZ --initramfs BASE.cpio --scenario SCRIPT --out DIR
                     [--timeout SECONDS] [--smp N] [--memory SIZE] [--name NAME]
                     [--forward HOST-PORT:GUEST-PORT]... [--file SRC:GUEST-PATH]...
-                    [--accel tcg|kvm] [--quiet] [-- EXTRA-QEMU-ARGS...]
+                    [--accel tcg|kvm] [--quiet] [--kernel-problems fail|report]
+                    [-- EXTRA-QEMU-ARGS...]
 
   --forward  user-mode networking with a forward from 127.0.0.1:HOST-PORT on the host
              to GUEST-PORT in the guest (10.0.2.15); without it the guest has no network
   --file     put SRC into the guest at GUEST-PATH (relative to /), e.g. certificates
   --accel    tcg (default: /dev/kvm cannot run a guest on lpmon's CI hosts) or kvm
+  --kernel-problems  fail (default): an Oops, BUG, WARNING, call trace or unexpected taint
+             in the guest's kernel log fails the scenario (scan-kernel-log.sh); report: the
+             caller judges the kernel log itself (lpmon verify)
 EOF2
 }
 
 kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0 accel=tcg
+kernel_problems=fail
 extra=() forwards=() files=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,6 +38,7 @@ while [ $# -gt 0 ]; do
   --name) name=$2; shift 2 ;;
   --quiet) quiet=1; shift ;;
   --accel) accel=$2; shift 2 ;;
+  --kernel-problems) kernel_problems=$2; shift 2 ;;
   --forward) forwards+=("$2"); shift 2 ;;
   --file) files+=("$2"); shift 2 ;;
   --) shift; extra=("$@"); break ;;
@@ -72,6 +78,9 @@ if [ ${#forwards[@]} -gt 0 ]; then
   net=(-nic "$nic")
 fi
 
+case $kernel_problems in fail | report) ;; *)
+  echo "run-guest: --kernel-problems $kernel_problems: expected fail or report" >&2; exit 2 ;;
+esac
 case $accel in
 tcg) accel_args=(-accel tcg) ;;
 kvm) accel_args=(-accel kvm -cpu host) ;;
@@ -80,7 +89,7 @@ esac
 
 # no_timer_check: on a loaded host a TCG guest's timer can tick too slowly for the boot-time
 # IO-APIC timer check, which 6.12 answers with a panic; the check is for broken hardware.
-cmdline='console=ttyS0 quiet panic=-1 no_timer_check'
+cmdline='console=ttyS0 quiet loglevel=5 panic=-1 no_timer_check'
 start=$(date +%s.%N)
 timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
   "${accel_args[@]}" -m "$memory" -smp "$smp" -display none -monitor none -no-reboot "${net[@]}" \
@@ -109,10 +118,14 @@ if [ -s "$out/artifacts.b64" ]; then
     echo "run-guest: the guest's artifacts are incomplete" >&2
 fi
 
-# The guest's serial console (ttyS0) carries kernel messages at warning level and above.
-if grep -qE 'Kernel panic|Oops|BUG:' "$out/console.log" 2>/dev/null; then
-  echo "run-guest: the guest kernel reported a crash; console:" >&2
-  tr -d '\r' <"$out/console.log" | grep -aE -A20 'Kernel panic|Oops|BUG:' | head -n 60 >&2
+# The guest's serial console (ttyS0: kernel messages at warning level and above, even when
+# the guest died) and its dmesg (once the scenario is over): any Oops, BUG, WARNING, call
+# trace or unexpected taint fails the scenario, whatever the scenario itself concluded.
+kernel_ok=1
+if [ "$kernel_problems" = fail ] && ! "$(dirname "$0")/scan-kernel-log.sh" "$out/console.log" "$out/artifacts/dmesg.txt" >"$out/kernel-problems.txt"; then
+  kernel_ok=0
+  echo "run-guest: the guest kernel reported a problem (see $out/kernel-problems.txt):" >&2
+  cat "$out/kernel-problems.txt" >&2
 fi
 
 case $qemu_rc in
@@ -122,6 +135,9 @@ case $qemu_rc in
 124 | 137) verdict="FAIL (timed out after ${timeout_s} s, qemu killed)" rc=1 ;;
 *) verdict="FAIL (guest ended without a verdict, qemu exit $qemu_rc)" rc=1 ;;
 esac
+if [ "$kernel_ok" -eq 0 ]; then
+  verdict="FAIL (the kernel reported a problem; the scenario said: $verdict)" rc=1
+fi
 echo "vm scenario $name: $verdict in $elapsed s (logs: $out)"
 if [ "$rc" -eq 1 ] && [ "$quiet" -eq 1 ]; then
   tr -d '\r' <"$out/result.log" >&2

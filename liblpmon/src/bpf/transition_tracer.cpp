@@ -11,6 +11,7 @@
 #include <exception>
 #include <utility>
 
+#include "lpmon/bpf/logged_cancellations.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/bpf/skeleton.hpp"
 
@@ -250,6 +251,10 @@ struct TransitionTracer::State {
   Skeleton<transition_bpf> skeleton;
   ring_buffer* events = nullptr;
   KernelSymbols symbols;
+  // The kernel log, for the transitions the probes cannot see (LoggedCancellations); null
+  // when it cannot be read (kernel.dmesg_restrict=1 without CAP_SYSLOG).
+  std::unique_ptr<KernelLog> log;
+  LoggedCancellations cancellations;
   // An exception must not unwind through libbpf's C frames: kept here, rethrown by poll().
   std::exception_ptr error;
 
@@ -265,6 +270,7 @@ struct TransitionTracer::State {
         self->symbols.refresh();
         for (auto& frame : blocked->stack) frame.symbol = self->symbols.describe(frame.address);
       }
+      self->cancellations.saw(event);
       self->handler(event);
     } catch (...) {
       self->error = std::current_exception();
@@ -278,6 +284,11 @@ TransitionTracer::TransitionTracer(Handler handler, const KernelPaths& paths, Tr
     : state_(std::make_unique<State>(paths)) {
   require_bpf_tracing(paths);
   state_->handler = std::move(handler);
+  try {
+    state_->log = std::make_unique<KernelLog>();
+  } catch (const std::exception&) {
+    // Without the log only the probes report: all there is while ftrace is on.
+  }
   const std::string name = "transition";
   if (!state_->skeleton) throw BpfError(describe_bpf_failure("cannot open", name, errno));
   for (bpf_program* per_task : {state_->skeleton->progs.klp_check_and_switch_task,
@@ -301,10 +312,19 @@ TransitionTracer::TransitionTracer(Handler handler, const KernelPaths& paths, Tr
 TransitionTracer::~TransitionTracer() = default;
 
 int TransitionTracer::poll(std::chrono::milliseconds timeout) {
+  // The log first, the ring buffer next: see LoggedCancellations.
+  std::vector<KernelLogRecord> records;
+  if (state_->log) records = state_->log->read_new();
   int n = ring_buffer__poll(state_->events, static_cast<int>(timeout.count()));
   if (state_->error) std::rethrow_exception(std::exchange(state_->error, nullptr));
-  if (n == -EINTR) return 0;
+  if (n == -EINTR) n = 0;
   if (n < 0) throw BpfError(describe_bpf_failure("polling", "transition", n));
+  for (const KernelLogRecord& record : records) {
+    for (const TransitionEvent& event : state_->cancellations.from_log(record)) {
+      state_->handler(event);
+      ++n;
+    }
+  }
   return n;
 }
 

@@ -16,6 +16,11 @@ klp_load lpmon_fixes_v1
 wait_for 30 "v1 transition completes" klp_transition_done lpmon_fixes_v1
 wait_for 20 "exporter counts calls of check_len" \
 	grep -qF "counting calls of lpmon_target_check_len [lpmon_target]" exporter.log
+# Capabilities are per thread: CivetWeb's and the transition poller's threads keep only
+# CAP_DAC_READ_SEARCH (2); the one thread that attaches call probes to patches arriving later
+# keeps CAP_SYS_ADMIN (21), CAP_SYSLOG (34), CAP_PERFMON (38) and CAP_BPF (39) too.
+threads_within $exporter_pid "1 << 2" "lpmon-exporter" \
+	1 "(1 << 2) | (1 << 21) | (1 << 34) | (1 << 38) | (1 << 39)"
 sleep 2 # so that Prometheus scrapes the counter at 0 before the calls
 echo "check_len 100000" >"$LPMON_TARGET_DEBUGFS/call_loop" || fail "call loop"
 sleep 4
