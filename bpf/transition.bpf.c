@@ -33,6 +33,11 @@ struct transition_in_flight {
 	/* Bumped whenever the direction is new: a task is reported once per
 	 * reason and generation. */
 	__u32 generation;
+	/* Tasks that switched themselves at cond_resched (6.4+). */
+	__u32 switched_at_cond_resched;
+	/* The task running the round under way (klp_mutex held); 0 between
+	 * rounds. */
+	__u64 round_task;
 	/* The round under way, zeroed as it starts. */
 	__u32 switched;
 	__u32 blocked;
@@ -107,6 +112,8 @@ static __always_inline void emit(struct transition_in_flight *t, __u32 kind,
 	e->result = result;
 	e->rounds = t->rounds;
 	e->flags = t->flags;
+	e->switched_at_cond_resched = t->switched_at_cond_resched;
+	e->reserved = 0;
 	__builtin_memcpy(e->patch, t->patch, sizeof(e->patch));
 	bpf_ringbuf_submit(e, 0);
 }
@@ -137,6 +144,7 @@ static __always_inline struct transition_in_flight *known_transition(void)
 	t->rounds = 0;
 	t->result = LPMON_RESULT_COMPLETE;
 	t->flags = LPMON_TRANSITION_ADOPTED;
+	t->switched_at_cond_resched = 0;
 	t->generation++;
 	BPF_CORE_READ_STR_INTO(&t->patch, patch, mod, name);
 	emit(t, LPMON_TRANSITION_IN_PROGRESS, LPMON_RESULT_NONE, now);
@@ -156,6 +164,7 @@ int BPF_PROG(klp_init_transition, struct klp_patch *patch, int state)
 	t->rounds = 0;
 	t->result = LPMON_RESULT_COMPLETE;
 	t->flags = 0;
+	t->switched_at_cond_resched = 0;
 	t->generation++;
 	BPF_CORE_READ_STR_INTO(&t->patch, patch, mod, name);
 	emit(t, LPMON_TRANSITION_START, LPMON_RESULT_NONE, now);
@@ -170,6 +179,7 @@ int BPF_PROG(klp_try_complete_transition)
 	if (!t)
 		return 0;
 	t->rounds++;
+	t->round_task = bpf_get_current_task();
 	t->switched = 0;
 	t->blocked = 0;
 	__builtin_memset(t->by_reason, 0, sizeof(t->by_reason));
@@ -200,6 +210,7 @@ struct pending_check {
 	__u32 flags;
 	__u32 task_state;
 	__s32 stack_frames;
+	__u32 at_cond_resched; /* the task checks itself, outside a round */
 	char comm[LPMON_COMM_LEN];
 	__u64 stack[LPMON_STACK_DEPTH];
 };
@@ -225,6 +236,13 @@ int BPF_PROG(klp_check_and_switch_task, struct task_struct *task,
 		return 0;
 	c->task = (__u64)task;
 	c->old_name = (__u64)old_name;
+	/*
+	 * From 6.4 on a task also checks itself at cond_resched()
+	 * (__klp_sched_try_switch), outside klp's rounds and without
+	 * klp_mutex; in a round only the task running it checks itself.
+	 */
+	c->at_cond_resched = (__u64)task == bpf_get_current_task() &&
+			     (__u64)task != t->round_task;
 	c->pid = task->pid;
 	c->tgid = task->tgid;
 	c->flags = task->flags & PF_KTHREAD ? LPMON_TASK_KTHREAD : 0;
@@ -267,6 +285,13 @@ int BPF_KRETPROBE(klp_check_and_switch_task_exit, int ret)
 		return 0;
 	key = c->task;
 	c->task = 0;
+	/* Not part of a round: a switch is counted for the transition, a
+	 * failure is not a blocked task (it runs and will try again). */
+	if (c->at_cond_resched) {
+		if (!ret)
+			__sync_fetch_and_add(&t->switched_at_cond_resched, 1);
+		return 0;
+	}
 	if (!ret) {
 		t->switched++;
 		return 0;
@@ -332,6 +357,8 @@ int BPF_KRETPROBE(klp_try_complete_transition_exit)
 	struct transition_in_flight *t = current_transition();
 	struct lpmon_round_event *e;
 
+	if (t)
+		t->round_task = 0;
 	if (!t || !t->start_ns || !t->blocked)
 		return 0;
 	e = bpf_ringbuf_reserve(&transition_events, sizeof(*e), 0);

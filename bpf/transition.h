@@ -65,6 +65,10 @@ struct lpmon_transition_event {
 	__u32 result; /* enum lpmon_transition_result */
 	__u32 rounds; /* klp_try_complete_transition calls so far */
 	__u32 flags; /* LPMON_TRANSITION_* */
+	/* END: tasks that switched themselves at cond_resched() (klp does that
+	 * from 6.4 on), outside klp's rounds; always 0 on earlier kernels */
+	__u32 switched_at_cond_resched;
+	__u32 reserved; /* 0; keeps the record free of padding */
 	char patch[LPMON_PATCH_NAME_LEN];
 };
 

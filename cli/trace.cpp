@@ -94,6 +94,12 @@ std::string format_transition_text(const bpf::TransitionEvent& event,
                   event.began_before_trace ? "seen for " : "", seconds(event.duration),
                   event.began_before_trace ? " (began before tracing)" : "", event.rounds,
                   event.rounds == 1 ? "" : "s");
+    // Kernels from 6.4 on also switch a task when it calls cond_resched().
+    if (event.switched_at_cond_resched > 0) {
+      const std::size_t used = std::strlen(line);
+      std::snprintf(line + used, sizeof line - used, ", %u task%s switched at cond_resched",
+                    event.switched_at_cond_resched, event.switched_at_cond_resched == 1 ? "" : "s");
+    }
   } else {
     std::snprintf(line, sizeof line, "%s %-24s %-8s %s%s", clock_text(wall).c_str(),
                   event.patch.c_str(), std::string(to_string(event.kind)).c_str(), direction,
@@ -115,6 +121,7 @@ nlohmann::json transition_to_json(const bpf::TransitionEvent& event,
     j["result"] = to_string(event.result);
     // A transition that began before tracing has no known duration, only how long it was seen.
     j[event.began_before_trace ? "seen_seconds" : "duration_seconds"] = seconds(event.duration);
+    j["switched_at_cond_resched"] = event.switched_at_cond_resched;
   }
   return j;
 }

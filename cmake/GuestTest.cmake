@@ -1,50 +1,86 @@
-# Guest (vm) tests: scenarios that run in Debian's 6.1 kernel under QEMU.
+# Guest (vm) tests: scenarios that run in Debian's own kernels under QEMU, once per test
+# kernel (LPMON_TEST_KERNELS: 6.1 and 6.12, see cmake/TestKernel.cmake).
 #
-#   lpmon_vm_scenario(<name> <script> [TIMEOUT seconds] [SMP n] [DRIVER host-script])
+#   lpmon_vm_scenario(<name> <script> [TIMEOUT seconds] [SMP n] [DRIVER host-script]
+#                     [LABELS label...] [ENVIRONMENT VAR=value...])
 #
 # DRIVER runs on the host around the guest (e.g. a Prometheus scraping it): it takes
 # run-guest.sh's arguments and calls run-guest.sh itself.
 #
-# registers CTest test vm.<name> (label vm) that boots the base initramfs (target
-# vm_initramfs: busybox, lpmon's modules and binaries) plus <script>. See tests/vm/README.md.
+# registers one CTest test vm.<name>@<tag> per test kernel (e.g. vm.stall@6.1,
+# vm.stall@6.12; labels vm, kernel-<tag> and LABELS) that boots that kernel with its base
+# initramfs (target vm_initramfs: busybox, lpmon's modules built for that kernel and
+# binaries) plus <script>. In ENVIRONMENT, @KO:<module>@ stands for the path of <module>
+# built for the test's kernel. See tests/vm/README.md.
 
 set(LPMON_VM_DIR "${CMAKE_SOURCE_DIR}/tests/vm")
-set(LPMON_VM_INITRAMFS "${CMAKE_BINARY_DIR}/vm/initramfs.cpio")
 # Modules of the test kernel itself that every guest loads at boot: the NIC for scenarios
 # that forward a port (run-guest.sh --forward).
 set(LPMON_VM_KERNEL_MODULES e1000)
 
+# The releases guests boot: the test kernel set, or the target kernel alone.
+function(lpmon_vm_kernels var)
+  if(LPMON_TEST_KERNEL_LIST)
+    set(${var} ${LPMON_TEST_KERNEL_LIST} PARENT_SCOPE)
+  else()
+    set(${var} "${LPMON_KERNEL_RELEASE}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# lpmon_vm_kernel(<release> <tag-var> <dir-var>): a guest kernel's tag and unpacked image.
+function(lpmon_vm_kernel release tag_var dir_var)
+  set(tag "${release}")
+  set(dir "${LPMON_KERNEL_DIR}")
+  if(LPMON_TEST_KERNEL_LIST)
+    lpmon_test_kernel("${release}" TAG tag DIR dir)
+  endif()
+  set(${tag_var} "${tag}" PARENT_SCOPE)
+  set(${dir_var} "${dir}" PARENT_SCOPE)
+endfunction()
+
 function(lpmon_vm_initramfs)
-  get_property(kmods GLOBAL PROPERTY LPMON_KMODS)
-  set(args)
-  set(deps)
-  foreach(ko IN LISTS kmods)
-    list(APPEND args --kmod "${ko}")
-    list(APPEND deps "${ko}")
-  endforeach()
+  set(common_args)
+  set(common_deps)
   foreach(bin_target IN ITEMS lpmon lpmon-exporter lpmon_bench_tasks)
     if(TARGET ${bin_target})
-      list(APPEND args --bin "$<TARGET_FILE:${bin_target}>")
-      list(APPEND deps ${bin_target})
+      list(APPEND common_args --bin "$<TARGET_FILE:${bin_target}>")
+      list(APPEND common_deps ${bin_target})
     endif()
   endforeach()
   foreach(name IN LISTS LPMON_VM_KERNEL_MODULES)
-    list(APPEND args --kernel-module "${name}")
+    list(APPEND common_args --kernel-module "${name}")
   endforeach()
-  add_custom_command(
-    OUTPUT "${LPMON_VM_INITRAMFS}"
-    COMMAND "${LPMON_VM_DIR}/mkinitramfs.sh" --out "${LPMON_VM_INITRAMFS}"
-            --guest-dir "${LPMON_VM_DIR}/guest" --kernel-root "${LPMON_KERNEL_DIR}/root"
-            --release "${LPMON_KERNEL_RELEASE}" ${args}
-    DEPENDS ${deps} "${LPMON_VM_DIR}/mkinitramfs.sh" "${LPMON_VM_DIR}/guest/init"
-            "${LPMON_VM_DIR}/guest/lib.sh"
-    COMMENT "Guest initramfs"
-    VERBATIM)
-  add_custom_target(vm_initramfs ALL DEPENDS "${LPMON_VM_INITRAMFS}")
+  set(outputs)
+  lpmon_vm_kernels(kernels)
+  foreach(release IN LISTS kernels)
+    lpmon_vm_kernel("${release}" tag kernel_dir)
+    get_property(kmods GLOBAL PROPERTY LPMON_KMODS@${release})
+    if(NOT kmods)
+      get_property(kmods GLOBAL PROPERTY LPMON_KMODS)
+    endif()
+    set(args ${common_args})
+    set(deps ${common_deps})
+    foreach(ko IN LISTS kmods)
+      list(APPEND args --kmod "${ko}")
+      list(APPEND deps "${ko}")
+    endforeach()
+    set(initramfs "${CMAKE_BINARY_DIR}/vm/kernel-${tag}/initramfs.cpio")
+    add_custom_command(
+      OUTPUT "${initramfs}"
+      COMMAND "${LPMON_VM_DIR}/mkinitramfs.sh" --out "${initramfs}"
+              --guest-dir "${LPMON_VM_DIR}/guest" --kernel-root "${kernel_dir}/root"
+              --release "${release}" ${args}
+      DEPENDS ${deps} "${LPMON_VM_DIR}/mkinitramfs.sh" "${LPMON_VM_DIR}/guest/init"
+              "${LPMON_VM_DIR}/guest/lib.sh"
+      COMMENT "Guest initramfs for ${release}"
+      VERBATIM)
+    list(APPEND outputs "${initramfs}")
+  endforeach()
+  add_custom_target(vm_initramfs ALL DEPENDS ${outputs})
 endfunction()
 
 function(lpmon_vm_scenario name script)
-  cmake_parse_arguments(ARG "" "TIMEOUT;SMP;DRIVER" "" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;SMP;DRIVER" "LABELS;ENVIRONMENT" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
@@ -56,17 +92,37 @@ function(lpmon_vm_scenario name script)
   if(ARG_DRIVER)
     get_filename_component(runner "${ARG_DRIVER}" ABSOLUTE)
   endif()
-  add_test(NAME vm.${name}
-           COMMAND "${runner}" --name ${name}
-                   --kernel "${LPMON_KERNEL_DIR}/vmlinuz" --initramfs "${LPMON_VM_INITRAMFS}"
-                   --scenario "${script_abs}" --out "${CMAKE_BINARY_DIR}/vm/${name}"
-                   --timeout ${ARG_TIMEOUT} --smp ${ARG_SMP})
   math(EXPR ctest_timeout "${ARG_TIMEOUT} + 30")
-  set_tests_properties(vm.${name} PROPERTIES LABELS vm
-                       TIMEOUT ${ctest_timeout} RESOURCE_LOCK qemu_cpu)
-  # A scenario that skips (the kernel lacks a feature) shows as skipped; where every test
-  # must run (LPMON_REQUIRE_ALL_TESTS: CI), its exit code 77 is a failure like any other.
-  if(NOT LPMON_REQUIRE_ALL_TESTS)
-    set_tests_properties(vm.${name} PROPERTIES SKIP_RETURN_CODE 77)
-  endif()
+  lpmon_vm_kernels(kernels)
+  foreach(release IN LISTS kernels)
+    lpmon_vm_kernel("${release}" tag kernel_dir)
+    set(test vm.${name}@${tag})
+    add_test(NAME ${test}
+             COMMAND "${runner}" --name ${name}@${tag}
+                     --kernel "${kernel_dir}/vmlinuz"
+                     --initramfs "${CMAKE_BINARY_DIR}/vm/kernel-${tag}/initramfs.cpio"
+                     --scenario "${script_abs}" --out "${CMAKE_BINARY_DIR}/vm/${name}@${tag}"
+                     --timeout ${ARG_TIMEOUT} --smp ${ARG_SMP})
+    set(env)
+    foreach(var IN LISTS ARG_ENVIRONMENT)
+      string(REGEX MATCHALL "@KO:[A-Za-z0-9_]+@" refs "${var}")
+      foreach(ref IN LISTS refs)
+        string(REGEX REPLACE "^@KO:(.*)@$" "\\1" module "${ref}")
+        lpmon_kernel_ko(ko "${release}" ${module})
+        string(REPLACE "${ref}" "${ko}" var "${var}")
+      endforeach()
+      list(APPEND env "${var}")
+    endforeach()
+    set(labels vm kernel-${tag} ${ARG_LABELS})
+    set_tests_properties(${test} PROPERTIES LABELS "${labels}"
+                         TIMEOUT ${ctest_timeout} RESOURCE_LOCK qemu_cpu)
+    # A scenario that skips (the kernel lacks a feature) shows as skipped; where every test
+    # must run (LPMON_REQUIRE_ALL_TESTS: CI), its exit code 77 is a failure like any other.
+    if(NOT LPMON_REQUIRE_ALL_TESTS)
+      set_tests_properties(${test} PROPERTIES SKIP_RETURN_CODE 77)
+    endif()
+    if(env)
+      set_tests_properties(${test} PROPERTIES ENVIRONMENT "${env}")
+    endif()
+  endforeach()
 endfunction()

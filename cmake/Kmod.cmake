@@ -1,20 +1,72 @@
 # lpmon_kmod(<name> SOURCES <files...> [HEADERS <files...>])
 #
-# Builds an out-of-tree kernel module with Kbuild against KDIR. Kbuild writes next to its
+# Builds an out-of-tree kernel module with Kbuild, once per test kernel (LPMON_TEST_KERNELS,
+# see cmake/TestKernel.cmake) against that kernel's headers. Kbuild writes next to its
 # sources, so they are copied into the build tree first. When the test kernel's vmlinux is
 # known, the module gets BTF (pahole against vmlinux), which fentry on its functions needs:
-# Debian's headers lack vmlinux, so Kbuild itself skips module BTF.
-# Sets <name>_KO to the path of the built module, and defines target kmod_<name>.
+# Debian's 6.1 headers lack vmlinux, so Kbuild itself skips module BTF (6.12's ship it).
+# For the first kernel: sets <name>_KO to the path of the built module, defines target
+# kmod_<name>, and adds the module to global property LPMON_KMODS. For every kernel
+# (the first included): target kmod_<name><suffix>, properties LPMON_KMODS@<release> (the
+# list) and LPMON_KO@<release>@<name> (this module's path); lpmon_kernel_ko() reads it.
 
 find_program(PAHOLE pahole)
 
+# lpmon_kmod_kernels(<var>): the releases modules are built for (at least the target kernel).
+function(lpmon_kmod_kernels var)
+  if(LPMON_TEST_KERNEL_LIST)
+    set(${var} ${LPMON_TEST_KERNEL_LIST} PARENT_SCOPE)
+  else()
+    set(${var} "${LPMON_KERNEL_RELEASE}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# lpmon_kernel_ko(<var> <release> <name>): the path of module <name> built for <release>.
+function(lpmon_kernel_ko var release name)
+  get_property(ko GLOBAL PROPERTY LPMON_KO@${release}@${name})
+  if(NOT ko)
+    message(FATAL_ERROR "no module ${name} is built for kernel ${release}")
+  endif()
+  set(${var} "${ko}" PARENT_SCOPE)
+endfunction()
+
+# lpmon_kmod_register(<release> <suffix> <name> <ko>): the bookkeeping every module shares.
+function(lpmon_kmod_register release suffix name ko)
+  if(NOT suffix)
+    set_property(GLOBAL APPEND PROPERTY LPMON_KMODS "${ko}")
+  endif()
+  set_property(GLOBAL APPEND PROPERTY LPMON_KMODS@${release} "${ko}")
+  set_property(GLOBAL PROPERTY LPMON_KO@${release}@${name} "${ko}")
+endfunction()
+
 function(lpmon_kmod name)
   cmake_parse_arguments(ARG "" "" "SOURCES;HEADERS" ${ARGN})
-  if(NOT KDIR OR NOT EXISTS "${KDIR}/Makefile")
-    message(FATAL_ERROR "Kernel build tree KDIR='${KDIR}' is missing: install "
-                        "linux-headers-${LPMON_KERNEL_RELEASE} (scripts/setup.sh does) or pass -DKDIR=...")
+  lpmon_kmod_kernels(kernels)
+  foreach(release IN LISTS kernels)
+    set(kdir "${KDIR}")
+    set(kernel_dir "${LPMON_KERNEL_DIR}")
+    set(suffix "")
+    if(LPMON_TEST_KERNEL_LIST)
+      lpmon_test_kernel("${release}" KDIR kdir DIR kernel_dir SUFFIX suffix)
+    endif()
+    lpmon_kmod_for_kernel(${name} "${release}" "${kdir}" "${kernel_dir}" "${suffix}" ${ARGN})
+    if(NOT suffix)
+      set(${name}_KO "${ko}" PARENT_SCOPE)
+    endif()
+  endforeach()
+endfunction()
+
+# One module for one kernel; sets ko in the caller.
+function(lpmon_kmod_for_kernel name release kdir kernel_dir suffix)
+  cmake_parse_arguments(ARG "" "" "SOURCES;HEADERS" ${ARGN})
+  if(NOT kdir OR NOT EXISTS "${kdir}/Makefile")
+    message(FATAL_ERROR "Kernel build tree KDIR='${kdir}' is missing: install "
+                        "linux-headers-${release} (scripts/setup.sh does) or pass -DKDIR=...")
   endif()
   set(dir "${CMAKE_CURRENT_BINARY_DIR}/${name}")
+  if(suffix)
+    set(dir "${CMAKE_CURRENT_BINARY_DIR}/${release}/${name}")
+  endif()
   set(ko "${dir}/${name}.ko")
   set(copies)
   set(objs)
@@ -38,10 +90,11 @@ function(lpmon_kmod name)
   file(WRITE "${dir}/Kbuild.new" "${kbuild}")
   configure_file("${dir}/Kbuild.new" "${dir}/Kbuild" COPYONLY)
 
+  # Headers that ship vmlinux (6.12's: BTF only) let Kbuild add module BTF itself.
   set(btf_step)
-  if(PAHOLE AND EXISTS "${LPMON_KERNEL_DIR}/vmlinux")
+  if(PAHOLE AND EXISTS "${kernel_dir}/vmlinux" AND NOT EXISTS "${kdir}/vmlinux")
     set(btf_step COMMAND ${PAHOLE} -J --btf_gen_floats -j --lang_exclude=rust
-                 --btf_base "${LPMON_KERNEL_DIR}/vmlinux" "${ko}")
+                 --btf_base "${kernel_dir}/vmlinux" "${ko}")
   endif()
 
   list(TRANSFORM ARG_SOURCES PREPEND "${CMAKE_CURRENT_SOURCE_DIR}/" OUTPUT_VARIABLE src_abs)
@@ -49,13 +102,13 @@ function(lpmon_kmod name)
   add_custom_command(
     OUTPUT "${ko}"
     ${copies}
-    COMMAND make -s -C "${KDIR}" "M=${dir}" modules
+    COMMAND make -s -C "${kdir}" "M=${dir}" modules
     ${btf_step}
     DEPENDS ${src_abs} ${hdr_abs} "${dir}/Kbuild"
     WORKING_DIRECTORY "${dir}"
-    COMMENT "Kernel module ${name}.ko (KDIR=${KDIR})"
+    COMMENT "Kernel module ${name}.ko for ${release} (KDIR=${kdir})"
     VERBATIM)
-  add_custom_target(kmod_${name} ALL DEPENDS "${ko}")
-  set(${name}_KO "${ko}" PARENT_SCOPE)
-  set_property(GLOBAL APPEND PROPERTY LPMON_KMODS "${ko}")
+  add_custom_target(kmod_${name}${suffix} ALL DEPENDS "${ko}")
+  lpmon_kmod_register("${release}" "${suffix}" ${name} "${ko}")
+  set(ko "${ko}" PARENT_SCOPE)
 endfunction()

@@ -80,6 +80,9 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
     auto replace = gauge_family("lpmon_patch_replace",
                                 "Whether the livepatch atomically replaces the patches before it "
                                 "(only on kernels that show it).");
+    auto stack_order = gauge_family("lpmon_patch_stack_order",
+                                    "The livepatch's place in the stack of patches on a function, "
+                                    "1 the oldest (only on kernels that show it, 6.13+).");
     auto functions = gauge_family("lpmon_patch_functions",
                                   "Functions the livepatch redirects, over all objects.");
     auto pending =
@@ -110,6 +113,7 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
                   {{"patch", patch.name}, {"version", patch.version.value_or("")}, {"cves", cves}});
         add_gauge(transition, patch.transition, labels);
         if (patch.replace) add_gauge(replace, *patch.replace, labels);
+        if (patch.stack_order) add_gauge(stack_order, *patch.stack_order, labels);
         std::size_t count = 0;
         for (const LivepatchObject& object : patch.objects) count += object.funcs.size();
         add_gauge(functions, static_cast<double>(count), labels);
@@ -117,7 +121,8 @@ std::vector<MetricFamily> LivepatchCollector::Collect() const {
     } catch (const KernelError&) {
       ++read_errors;
     }
-    for (auto* family : {&enabled, &info, &transition, &replace, &functions, &pending, &tasks}) {
+    for (auto* family :
+         {&enabled, &info, &transition, &replace, &stack_order, &functions, &pending, &tasks}) {
       families.push_back(std::move(*family));
     }
   }

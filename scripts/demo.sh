@@ -10,6 +10,8 @@ scripts/setup.sh
 cmake --preset default >/dev/null
 cmake --build --preset default
 echo
+# The first test kernel (6.1); each kernel line has its own initramfs, named by its line.
+line=$(basename "$(readlink -f build/test-kernel/current)" | grep -oE '^[0-9]+[.][0-9]+')
 exec tests/vm/prometheus/demo.sh --name demo --kernel build/test-kernel/current/vmlinuz \
-  --initramfs build/vm/initramfs.cpio --scenario tests/vm/scenarios/demo.sh \
+  --initramfs "build/vm/kernel-$line/initramfs.cpio" --scenario tests/vm/scenarios/demo.sh \
   --out build/vm/demo --timeout 240

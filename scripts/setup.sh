@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
 # Installs what lpmon needs to build and test on a Debian 12 machine, and fetches the
-# test kernel (Debian's own linux-image-<abi>-amd64) into the build tree. Idempotent:
-# a second run installs nothing and downloads nothing.
+# test kernels (Debian's own linux-image-<abi>-amd64 of each kernel line Debian 12 ships:
+# 6.1, and 6.12 from bookworm-security) into the build tree. Idempotent: a second run
+# installs nothing and downloads nothing.
 #
-# Nothing is installed into /boot and the host's kernel is not touched: the image is
-# unpacked with dpkg-deb -x into <build>/test-kernel/.
+# The images are unpacked with dpkg-deb -x into <build>/test-kernel/<release>/. Note that
+# Debian's 6.12 headers package depends on its image, so installing
+# linux-headers-6.12.*+deb12-amd64 also installs that image in /boot (pin the 6.1 kernel
+# alone with --kernel-abi to avoid it).
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: scripts/setup.sh [--build-dir DIR] [--kernel-abi ABI] [--no-packages]
+usage: scripts/setup.sh [--build-dir DIR] [--kernel-abi ABI]... [--no-packages]
 
-  --build-dir DIR   build tree to unpack the test kernel into (default: build)
-  --kernel-abi ABI  pin the test kernel ABI, e.g. 6.1.0-56 (default: the ABI that
-                    Debian's linux-headers-amd64 depends on today; env LPMON_KERNEL_ABI)
-  --no-packages     do not run apt-get; only fetch and unpack the test kernel
+  --build-dir DIR   build tree to unpack the test kernels into (default: build)
+  --kernel-abi ABI  pin the set of test kernels, one ABI per option, the first one the
+                    kernel BPF is compiled against: e.g. --kernel-abi 6.1.0-57
+                    --kernel-abi 6.12.118+deb12 (env LPMON_KERNEL_ABI, space-separated).
+                    Default: the ABI each kernel line's metapackage depends on today,
+                    linux-headers-amd64 (6.1), linux-headers-6.12-amd64 (6.12)
+  --kernel-lines L  the kernel lines to test when no ABI is pinned, comma-separated:
+                    6.1 (default) or 6.1,6.12 (env LPMON_KERNEL_LINES). 6.12 guests are
+                    opt-in until QEMU TCG stops crashing them now and then (docs/kernels.md)
+  --no-packages     do not run apt-get; only fetch and unpack the test kernels
 EOF
 }
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=build
-kernel_abi=${LPMON_KERNEL_ABI:-}
+read -ra kernel_abis <<<"${LPMON_KERNEL_ABI:-}"
+pinned=()
+kernel_line_list=${LPMON_KERNEL_LINES:-6.1}
 install_packages=1
 while [ $# -gt 0 ]; do
   case "$1" in
   --build-dir) build_dir=$2; shift 2 ;;
-  --kernel-abi) kernel_abi=$2; shift 2 ;;
+  --kernel-abi) pinned+=("$2"); shift 2 ;;
+  --kernel-lines) kernel_line_list=$2; shift 2 ;;
   --no-packages) install_packages=0; shift ;;
   -h | --help) usage; exit 0 ;;
   *) echo "setup: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
+[ ${#pinned[@]} -eq 0 ] || kernel_abis=("${pinned[@]}")
 case "$build_dir" in /*) ;; *) build_dir="$repo_root/$build_dir" ;; esac
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -51,7 +64,7 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   # bench.exporter_scrape: load generator, and the exporter it is compared against
   wrk prometheus-node-exporter
-  qemu-system-x86 busybox-static cpio xz-utils kmod
+  qemu-system-x86 busybox-static cpio xz-utils zstd kmod
   # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
   # GNU/procps tools their scripts call, copied from here into the guest
   bash-static coreutils diffutils procps
@@ -93,17 +106,28 @@ install_missing() {
   fi
 }
 
+# The kernel lines under test, each by the metapackage that follows its newest ABI.
+kernel_lines=()
+IFS=, read -ra wanted_lines <<<"$kernel_line_list"
+for line in "${wanted_lines[@]}"; do
+  case "$line" in
+  6.1) kernel_lines+=(linux-headers-amd64) ;;
+  6.12) kernel_lines+=(linux-headers-6.12-amd64) ;;
+  *) die "unknown kernel line '$line' in --kernel-lines (known: 6.1, 6.12)" ;;
+  esac
+done
+
 resolve_abi() {
-  # linux-headers-amd64 depends on exactly one linux-headers-<abi>-amd64.
-  local dep
-  dep=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+  # A line's metapackage depends on exactly one linux-headers-<abi>-amd64.
+  local meta=$1 dep
+  dep=$(apt-cache depends "$meta" 2>/dev/null |
     sed -n 's/^ *Depends: linux-headers-\(.*\)-amd64$/\1/p' | head -n 1)
   if [ -z "$dep" ]; then
     apt_update_once
-    dep=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+    dep=$(apt-cache depends "$meta" 2>/dev/null |
       sed -n 's/^ *Depends: linux-headers-\(.*\)-amd64$/\1/p' | head -n 1)
   fi
-  [ -n "$dep" ] || die "cannot resolve the test kernel ABI: package linux-headers-amd64 is unknown to apt (pass --kernel-abi)"
+  [ -n "$dep" ] || die "cannot resolve a test kernel ABI: package $meta is unknown to apt (is bookworm-security in the apt sources? or pass --kernel-abi)"
   echo "$dep"
 }
 
@@ -112,53 +136,82 @@ if [ "$install_packages" -eq 1 ]; then
   install_missing "${packages[@]}"
 fi
 
-[ -n "$kernel_abi" ] || kernel_abi=$(resolve_abi)
-release="${kernel_abi}-amd64"
-log "test kernel: $release"
-
-if [ "$install_packages" -eq 1 ]; then
-  install_missing "linux-headers-$release"
-fi
-[ -d "/usr/src/linux-headers-$release" ] ||
-  die "kernel headers /usr/src/linux-headers-$release are missing (package linux-headers-$release)"
-
-# --- the test kernel image, unpacked into the build tree
-kernel_dir="$build_dir/test-kernel/$release"
-mkdir -p "$kernel_dir"
-if [ ! -f "$kernel_dir/vmlinuz" ]; then
-  "$repo_root/scripts/fetch-kernel.sh" --release "$release" --dir "$kernel_dir" ||
-    die "could not fetch linux-image-$release (network, or pin another ABI with --kernel-abi)"
+if [ ${#kernel_abis[@]} -eq 0 ]; then
+  for meta in "${kernel_lines[@]}"; do kernel_abis+=("$(resolve_abi "$meta")"); done
 fi
 
-# The kernel modules stay where dpkg put them; the guest harness copies the few it needs.
-[ -d "$kernel_dir/root/lib/modules/$release" ] ||
-  die "$kernel_dir/root/lib/modules/$release is missing: delete $kernel_dir and run again"
+# extract_vmlinux BZIMAGE OUT: the first stream of a known compression that unpacks to ELF.
+extract_vmlinux() {
+  local image=$1 out=$2 magic tool offset
+  for magic in '\xfd7zXZ\x00:xz' '\x28\xb5\x2f\xfd:zstd'; do
+    tool=${magic##*:}
+    command -v "$tool" >/dev/null || continue
+    # grep | head: grep may die of SIGPIPE, so no pipefail here.
+    offset=$(set +o pipefail; LC_ALL=C grep -obUaP "${magic%:*}" "$image" | head -n 1 | cut -d: -f1)
+    [ -n "$offset" ] || continue
+    # The decompressor stops with an error at the padding after the stream; the ELF check decides.
+    tail -c +"$((offset + 1))" "$image" | "$tool" -dcq >"$out" 2>/dev/null || true
+    head -c 4 "$out" | grep -q 'ELF' && return 0
+  done
+  rm -f "$out"
+  return 1
+}
 
-# --- vmlinux (for module BTF and vmlinux.h): the xz stream inside the bzImage
-if [ ! -f "$kernel_dir/vmlinux" ]; then
-  log "extracting vmlinux"
-  offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$kernel_dir/vmlinuz" | head -n 1 | cut -d: -f1)
-  [ -n "$offset" ] || die "no xz stream in $kernel_dir/vmlinuz: unexpected kernel compression"
-  # xz stops with an error at the padding after the stream; the ELF check below decides.
-  tail -c +"$((offset + 1))" "$kernel_dir/vmlinuz" | xz -dcq >"$kernel_dir/vmlinux.tmp" 2>/dev/null || true
-  head -c 4 "$kernel_dir/vmlinux.tmp" | grep -q 'ELF' ||
-    die "extracting vmlinux from $kernel_dir/vmlinuz failed"
-  mv "$kernel_dir/vmlinux.tmp" "$kernel_dir/vmlinux"
-fi
+# setup_kernel ABI: headers installed, image unpacked, vmlinux and vmlinux.h extracted.
+setup_kernel() {
+  local release="$1-amd64"
+  log "test kernel: $release"
+  if [ "$install_packages" -eq 1 ]; then
+    install_missing "linux-headers-$release"
+  fi
+  [ -d "/usr/src/linux-headers-$release" ] ||
+    die "kernel headers /usr/src/linux-headers-$release are missing (package linux-headers-$release)"
 
-if [ ! -f "$kernel_dir/vmlinux.h" ]; then
-  log "generating vmlinux.h from the test kernel's BTF"
-  command -v bpftool >/dev/null || die "bpftool not found (package bpftool)"
-  bpftool btf dump file "$kernel_dir/vmlinux" format c >"$kernel_dir/vmlinux.h.tmp"
-  mv "$kernel_dir/vmlinux.h.tmp" "$kernel_dir/vmlinux.h"
-fi
+  # --- the test kernel image, unpacked into the build tree
+  local kernel_dir="$build_dir/test-kernel/$release"
+  mkdir -p "$kernel_dir"
+  if [ ! -f "$kernel_dir/vmlinuz" ]; then
+    "$repo_root/scripts/fetch-kernel.sh" --release "$release" --dir "$kernel_dir" ||
+      die "could not fetch linux-image-$release (network, or pin another ABI with --kernel-abi)"
+  fi
+
+  # The kernel modules stay where dpkg put them; the guest harness copies the few it needs.
+  [ -d "$kernel_dir/root/lib/modules/$release" ] ||
+    die "$kernel_dir/root/lib/modules/$release is missing: delete $kernel_dir and run again"
+
+  # --- vmlinux (for module BTF and vmlinux.h): the compressed stream inside the bzImage,
+  # xz on 6.1, zstd on 6.12.
+  if [ ! -f "$kernel_dir/vmlinux" ]; then
+    log "extracting vmlinux of $release"
+    extract_vmlinux "$kernel_dir/vmlinuz" "$kernel_dir/vmlinux.tmp" ||
+      die "extracting vmlinux from $kernel_dir/vmlinuz failed: no xz or zstd stream holding an ELF file"
+    mv "$kernel_dir/vmlinux.tmp" "$kernel_dir/vmlinux"
+  fi
+
+  if [ ! -f "$kernel_dir/vmlinux.h" ]; then
+    log "generating vmlinux.h from the BTF of $release"
+    command -v bpftool >/dev/null || die "bpftool not found (package bpftool)"
+    bpftool btf dump file "$kernel_dir/vmlinux" format c >"$kernel_dir/vmlinux.h.tmp"
+    mv "$kernel_dir/vmlinux.h.tmp" "$kernel_dir/vmlinux.h"
+  fi
+}
+
+releases=()
+for abi in "${kernel_abis[@]}"; do
+  setup_kernel "$abi"
+  releases+=("$abi-amd64")
+done
+
+# The set the build tests against (cmake/TestKernel.cmake reads it), and `current`: the first
+# kernel, which the BPF programs are compiled against once for all of them (CO-RE).
+printf '%s\n' "${releases[@]}" >"$build_dir/test-kernel/set.tmp"
+mv "$build_dir/test-kernel/set.tmp" "$build_dir/test-kernel/set"
+ln -sfn "${releases[0]}" "$build_dir/test-kernel/current"
+log "ready: ${releases[*]} in $build_dir/test-kernel"
 
 # --- the kernel's livepatch selftests and samples (vm.livepatch_selftests), cached
-"$repo_root/scripts/fetch-livepatch-selftests.sh" --release "$release" >/dev/null ||
-  die "could not fetch the livepatch selftests of $release (see above)"
+"$repo_root/scripts/fetch-livepatch-selftests.sh" --release "${releases[0]}" >/dev/null ||
+  die "could not fetch the livepatch selftests of ${releases[0]} (see above)"
 
 # kpatch's create-diff-object and create-klp-module for lpmon build --diff, in the cache.
 "$repo_root/scripts/kpatch-tools.sh" >/dev/null || die "could not build kpatch's tools"
-
-ln -sfn "$release" "$build_dir/test-kernel/current"
-log "ready: $kernel_dir"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything from a fresh Debian 12 machine to every test passing: set-up, build, then
-# CTest over unit tests, benchmarks (short runs), lint, and the guest scenarios in the
-# 6.1 test kernel. Extra arguments go to ctest (e.g. -L unit, -R vm.sample).
+# CTest over unit tests, benchmarks (short runs), lint, and the guest scenarios in each test
+# kernel: 6.1, and 6.12 with LPMON_KERNEL_LINES=6.1,6.12 (vm.NAME@6.1, vm.NAME@6.12; CTest's
+# label summary gives the time per kernel-<line> label). Extra arguments go to ctest (e.g.
+# -L unit, -R vm.sample, -L kernel-6.12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

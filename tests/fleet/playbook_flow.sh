@@ -122,5 +122,46 @@ expect_eq "$(find "$work/h3" -name '*.ko' | wc -l)" 0 "nothing is copied to wave
 expect_grep "$work/preflight.log" 'preflight failed: h2: lpmon status exited 5' "the failure says which host failed preflight and why"
 show_log preflight.log
 
+# A fleet of two kernel lines: lpmon_patch lists one build per release, each host gets the
+# one built for its `uname -r`, and a host whose release has no build fails preflight.
+mkdir -p "$work/k6.1" "$work/k6.12"
+printf 'fake-module\nrelease=6.1.0-57-amd64\n' >"$work/k6.1/acme_fixes_v2.ko"
+printf 'fake-module\nrelease=6.12.118+deb12-amd64\n' >"$work/k6.12/acme_fixes_v2.ko"
+release_of() { cat "$work/release-$1"; }
+mixed() {
+  local log=$1
+  shift
+  rollout "$log" -e "{\"lpmon_patch\": [\"$work/k6.1/acme_fixes_v2.ko\", \"$work/k6.12/acme_fixes_v2.ko\"]}" \
+    -e "lpmon_release_command='cat $work/release-{{ inventory_hostname }}'" "$@"
+}
+# copied HOST: the releases of the modules copied to HOST
+copied() { find "$work/$1" -name '*.ko' -exec sed -n 's/^release=//p' {} + | sort -u | paste -sd ' ' -; }
+reset
+echo 6.1.0-57-amd64 >"$work/release-h1"
+echo 6.12.118+deb12-amd64 >"$work/release-h2"
+echo 6.1.0-57-amd64 >"$work/release-h3"
+mixed mixed.log
+expect_eq "$rc" 0 "a rollout over two kernel lines succeeds"
+expect_eq "$(state)" "h1 h2 h3" "every host of both lines is patched"
+expect_eq "$(copied h1)/$(copied h2)/$(copied h3)" "6.1.0-57-amd64/6.12.118+deb12-amd64/6.1.0-57-amd64" \
+  "each host got the module built for its release"
+show_log mixed.log
+reset
+echo 6.12.999+deb12-amd64 >"$work/release-h2"
+mixed mixed-missing.log
+expect_eq "$rc" 2 "a host whose release has no module fails the rollout"
+expect_eq "$(state)" h1 "wave 1 keeps the patch, wave 2 is not touched"
+expect_grep "$work/mixed-missing.log" 'h2: no module among lpmon_patch is built for kernel 6.12.999+deb12-amd64' \
+  "the failure names the host and its release"
+show_log mixed-missing.log
+reset
+echo 6.12.118+deb12-amd64 >"$work/release-h2"
+rollout single-mismatch.log -e lpmon_patch="$work/k6.1/acme_fixes_v2.ko" \
+  -e "lpmon_release_command='cat $work/release-{{ inventory_hostname }}'"
+expect_eq "$rc" 2 "one module for a fleet of two lines fails preflight on the other line"
+expect_grep "$work/single-mismatch.log" 'is built for kernel 6.1.0-57-amd64, not 6.12.118+deb12-amd64' \
+  "the failure says which kernel the module is for"
+show_log single-mismatch.log
+
 echo "playbook flow: $([ "$failed" -eq 0 ] && echo passed || echo FAILED)"
 exit "$failed"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # lpmon verify's tests (tests/verify/CMakeLists.txt): verify_test.sh MODE LPMON OUT-DIR ARGS...
-#   sample PATCH TARGET.ko       the sample patch set passes, every function called both ways
+#   sample PATCH TARGET.ko [RELEASE]  the sample patch set passes, every function called both
+#                                ways; RELEASE: the kernel verify must have booted
 #   warn PATCH VMLINUZ MODULES WORKLOAD   a replacement that WARNs fails, the warning in the
 #                                report; a user workload runs instead of the default
 #   refusals OTHER.ko OTHER-REL NOT-LIVEPATCH.ko VMLINUZ   refused before boot, distinct codes
@@ -38,7 +39,7 @@ run() {
 
 case $mode in
 sample)
-  patch=$1 target=$2
+  patch=$1 target=$2 release=${3:-}
   run sample "$patch" --load-module "$target" --bake 5s --report "$out/sample.html"
   [ "$rc" -eq 0 ] || { cat "$out/sample.json"; fail "the sample patch set: exit $rc, expected 0"; }
   ok "exit 0"
@@ -48,6 +49,11 @@ sample)
   [ "$(field "$r" 'r["kernel"]["source"]')" = "package linux-image-$(field "$r" 'r["kernel"]["release"]')" ] ||
     fail "the kernel is not the package of the module's release"
   ok "booted $(field "$r" 'r["kernel"]["source"]') under $(field "$r" 'r["kernel"]["accel"]')"
+  if [ -n "$release" ]; then
+    [ "$(field "$r" 'r["kernel"]["release"]')" = "$release" ] ||
+      fail "booted $(field "$r" 'r["kernel"]["release"]'), expected the module's kernel $release"
+    ok "booted $release, the kernel the module was built for"
+  fi
   [ "$(field "$r" 'r["transition"]["duration_seconds"] > 0')" = True ] || fail "transition duration"
   # The sample set replaces 5 functions (vmlinux and lpmon_target): each was called unpatched
   # and patched, and its cost measured both ways.

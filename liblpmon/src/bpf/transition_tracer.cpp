@@ -91,6 +91,7 @@ TransitionEvent decode_transition(const void* data, std::size_t size) {
   }
   event.rounds = raw.rounds;
   event.began_before_trace = (raw.flags & LPMON_TRANSITION_ADOPTED) != 0;
+  event.switched_at_cond_resched = raw.switched_at_cond_resched;
   event.patch = fixed_string(raw.patch);
   return event;
 }

@@ -89,8 +89,8 @@ std::string decode_error(const Raw& raw) {
 
 TEST(TraceRecordLayout, MatchesTheBpfProgramsWithoutPadding) {
   // Fields are ordered so that neither side adds padding: the C++ and BPF builds agree.
-  EXPECT_EQ(sizeof(lpmon_transition_event), 96u);
-  EXPECT_EQ(offsetof(lpmon_transition_event, patch), 40u);
+  EXPECT_EQ(sizeof(lpmon_transition_event), 104u);
+  EXPECT_EQ(offsetof(lpmon_transition_event, patch), 48u);
   EXPECT_EQ(sizeof(lpmon_round_event), 112u);
   EXPECT_EQ(offsetof(lpmon_round_event, patch), 56u);
   EXPECT_EQ(sizeof(lpmon_task_blocked_event), 504u);
@@ -115,7 +115,16 @@ TEST(DecodeTransitionEvent, StartEvent) {
   EXPECT_EQ(event.duration, std::chrono::nanoseconds(0));
   EXPECT_EQ(event.rounds, 0u);
   EXPECT_FALSE(event.began_before_trace);
+  EXPECT_EQ(event.switched_at_cond_resched, 0u);
   EXPECT_EQ(event.patch, "livepatch_sample");
+}
+
+TEST(DecodeTransitionEvent, EndEventCountsTasksSwitchedAtCondResched) {
+  lpmon_transition_event raw =
+      raw_event(LPMON_TRANSITION_END, LPMON_TARGET_PATCHED, LPMON_RESULT_COMPLETE);
+  raw.switched_at_cond_resched = 7;
+
+  EXPECT_EQ(decode_transition(raw).switched_at_cond_resched, 7u);
 }
 
 TEST(DecodeTransitionEvent, ReverseEventFlipsToUnpatching) {
@@ -219,8 +228,8 @@ TEST(DecodeTransitionEvent, WrongSizeIsAnError) {
   } longer{};
   longer.event = raw;
 
-  EXPECT_EQ(decode_error(&raw, sizeof raw - 1), "transition event of 95 bytes, expected 96");
-  EXPECT_EQ(decode_error(longer), "transition event of 104 bytes, expected 96");
+  EXPECT_EQ(decode_error(&raw, sizeof raw - 1), "transition event of 103 bytes, expected 104");
+  EXPECT_EQ(decode_error(longer), "transition event of 112 bytes, expected 104");
   EXPECT_EQ(decode_error(raw), "");
 }
 

@@ -289,7 +289,18 @@ TEST(TransitionJson, EndEventHasResultAndDuration) {
   EXPECT_DOUBLE_EQ(j.at("duration_seconds").get<double>(), 1.0034);
   EXPECT_EQ(j.at("rounds"), 2);
   EXPECT_EQ(j.at("monotonic_ns"), 43'003'400'000);
-  EXPECT_EQ(j.size(), 9u);
+  EXPECT_EQ(j.at("switched_at_cond_resched"), 0);
+  EXPECT_EQ(j.size(), 10u);
+}
+
+// 6.4+ switches tasks at cond_resched as well: the end line says how many did.
+TEST_F(TransitionText, EndLineCountsTasksSwitchedAtCondResched) {
+  TransitionEvent event = end_event(1s, 2);
+  EXPECT_THAT(format_transition_text(event, kWall), ::testing::Not(HasSubstr("cond_resched")));
+  event.switched_at_cond_resched = 3;
+  EXPECT_THAT(format_transition_text(event, kWall),
+              EndsWith(", 2 rounds, 3 tasks switched at cond_resched"));
+  EXPECT_EQ(transition_to_json(event, kWall).at("switched_at_cond_resched"), 3);
 }
 
 TEST(TransitionJson, TransitionThatBeganBeforeTracingHasSeenSecondsNotDuration) {

@@ -118,10 +118,12 @@ TEST(LivepatchCollector, Linux61Fixture) {
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_enabled", "livepatch_sample"), 1.0);
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_in_transition", "livepatch_sample"), 0.0);
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_functions", "livepatch_sample"), 1.0);
-  // 6.1 has no replace file: the family is described but has no sample.
-  const MetricFamily* replace = find_family(families, "lpmon_patch_replace");
-  ASSERT_NE(replace, nullptr);
-  EXPECT_THAT(replace->metric, IsEmpty());
+  // 6.1 has neither replace nor stack_order: the families are described but have no sample.
+  for (std::string_view name : {"lpmon_patch_replace", "lpmon_patch_stack_order"}) {
+    const MetricFamily* family = find_family(families, name);
+    ASSERT_NE(family, nullptr) << name;
+    EXPECT_THAT(family->metric, IsEmpty()) << name;
+  }
   EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
   for (std::string_view name :
        {"lpmon_patch_enabled", "lpmon_patch_in_transition", "lpmon_patch_functions"}) {
@@ -138,7 +140,27 @@ TEST(LivepatchCollector, Linux614FixtureHasReplaceAndTransition) {
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_in_transition", "kpatch_cve_b"), 1.0);
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_replace", "kpatch_cve_a"), 0.0);
   EXPECT_EQ(patch_gauge(families, "lpmon_patch_replace", "kpatch_cve_b"), 1.0);
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_stack_order", "kpatch_cve_a"), 1.0);
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_stack_order", "kpatch_cve_b"), 2.0);
   EXPECT_EQ(gauge(families, "lpmon_kernel_info", {{"release", "6.14.0-lpmon"}}), 1.0);
+  EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
+}
+
+// Debian 12's 6.12: replace (6.11+) without stack_order (6.13+).
+TEST(LivepatchCollector, Linux612ShapeHasReplaceWithoutStackOrder) {
+  FakeKernelTree tree;
+  tree.set_kernel("6.12.118+deb12-amd64", 0);
+  tree.enable_livepatch();
+  const auto dir = tree.add_patch("lpmon_fixes_v2", true, false);
+  FakeKernelTree::write(dir / "replace", "1");
+  FakeKernelTree::add_func(dir, "vmlinux", "cmdline_proc_show", 1);
+
+  const auto families = scrape(tree.paths());
+
+  EXPECT_EQ(patch_gauge(families, "lpmon_patch_replace", "lpmon_fixes_v2"), 1.0);
+  const MetricFamily* stack_order = find_family(families, "lpmon_patch_stack_order");
+  ASSERT_NE(stack_order, nullptr);
+  EXPECT_THAT(stack_order->metric, IsEmpty());
   EXPECT_EQ(gauge(families, "lpmon_scrape_read_errors"), 0.0);
 }
 

@@ -32,6 +32,8 @@ struct TransitionEvent {
   TransitionResult result = TransitionResult::none;
   std::uint32_t rounds = 0;  // klp_try_complete_transition calls so far (seen, if began before)
   bool began_before_trace = false;
+  // end events: tasks that switched themselves at cond_resched (6.4+), outside the rounds
+  std::uint32_t switched_at_cond_resched = 0;
   std::string patch;
 };
 
