@@ -2,7 +2,7 @@
 # kernel (LPMON_TEST_KERNELS: 6.1 and 6.12, see cmake/TestKernel.cmake).
 #
 #   lpmon_vm_scenario(<name> <script> [TIMEOUT seconds] [SMP n] [DRIVER host-script]
-#                     [LABELS label...] [ENVIRONMENT VAR=value...])
+#                     [LABELS label...] [ENVIRONMENT VAR=value...] [FIRST_KERNEL_ONLY])
 #
 # DRIVER runs on the host around the guest (e.g. a Prometheus scraping it): it takes
 # run-guest.sh's arguments and calls run-guest.sh itself.
@@ -11,7 +11,8 @@
 # vm.stall@6.12; labels vm, kernel-<tag> and LABELS) that boots that kernel with its base
 # initramfs (target vm_initramfs: busybox, lpmon's modules built for that kernel and
 # binaries) plus <script>. In ENVIRONMENT, @KO:<module>@ stands for the path of <module>
-# built for the test's kernel. See tests/vm/README.md.
+# built for the test's kernel. FIRST_KERNEL_ONLY: only the first kernel of the set (for
+# scenarios whose fixtures exist for that release alone). See tests/vm/README.md.
 
 set(LPMON_VM_DIR "${CMAKE_SOURCE_DIR}/tests/vm")
 # Modules of the test kernel itself that every guest loads at boot: the NIC for scenarios
@@ -80,7 +81,7 @@ function(lpmon_vm_initramfs)
 endfunction()
 
 function(lpmon_vm_scenario name script)
-  cmake_parse_arguments(ARG "" "TIMEOUT;SMP;DRIVER" "LABELS;ENVIRONMENT" ${ARGN})
+  cmake_parse_arguments(ARG "FIRST_KERNEL_ONLY" "TIMEOUT;SMP;DRIVER" "LABELS;ENVIRONMENT" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
@@ -94,6 +95,9 @@ function(lpmon_vm_scenario name script)
   endif()
   math(EXPR ctest_timeout "${ARG_TIMEOUT} + 30")
   lpmon_vm_kernels(kernels)
+  if(ARG_FIRST_KERNEL_ONLY)
+    list(GET kernels 0 kernels)
+  endif()
   foreach(release IN LISTS kernels)
     lpmon_vm_kernel("${release}" tag kernel_dir)
     set(test vm.${name}@${tag})

@@ -76,8 +76,10 @@ function(lpmon_livepatch_selftests name scenario)
     set_tests_properties(vm.${name} PROPERTIES LABELS vm)
     return()
   endif()
-  lpmon_vm_scenario(${name} ${scenario} TIMEOUT ${ARG_TIMEOUT}
-                    DRIVER "${LPMON_VM_DIR}/kselftest/livepatch_selftests.sh")
-  set_tests_properties(vm.${name} PROPERTIES ENVIRONMENT
-    "LPMON_KSELFTEST_MODULES=${LPMON_KSELFTEST_MODULES};LPMON_KSELFTEST_SCRIPTS=${LPMON_KSELFTEST_SRC}/tools/testing/selftests/livepatch;LPMON_KERNEL_RELEASE=${LPMON_KERNEL_RELEASE}")
+  # The selftest modules are built for the first test kernel (KDIR) alone.
+  lpmon_vm_scenario(${name} ${scenario} TIMEOUT ${ARG_TIMEOUT} FIRST_KERNEL_ONLY
+                    DRIVER "${LPMON_VM_DIR}/kselftest/livepatch_selftests.sh"
+                    ENVIRONMENT "LPMON_KSELFTEST_MODULES=${LPMON_KSELFTEST_MODULES}"
+                    "LPMON_KSELFTEST_SCRIPTS=${LPMON_KSELFTEST_SRC}/tools/testing/selftests/livepatch"
+                    "LPMON_KERNEL_RELEASE=${LPMON_KERNEL_RELEASE}")
 endfunction()
