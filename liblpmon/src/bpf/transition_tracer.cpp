@@ -312,19 +312,28 @@ TransitionTracer::TransitionTracer(Handler handler, const KernelPaths& paths, Tr
 TransitionTracer::~TransitionTracer() = default;
 
 int TransitionTracer::poll(std::chrono::milliseconds timeout) {
-  // The log first, the ring buffer next: see LoggedCancellations.
+  // The log first, then what the probes wrote before it (their END of a transition precedes
+  // its "failed to enable" record), then the log's records, and only then wait: events that
+  // come while waiting belong with the next read of the log. Waiting before the records would
+  // let the next transition's START of the same patch pass for the logged one's (see
+  // LoggedCancellations).
   std::vector<KernelLogRecord> records;
   if (state_->log) records = state_->log->read_new();
-  int n = ring_buffer__poll(state_->events, static_cast<int>(timeout.count()));
-  if (state_->error) std::rethrow_exception(std::exchange(state_->error, nullptr));
-  if (n == -EINTR) n = 0;
-  if (n < 0) throw BpfError(describe_bpf_failure("polling", "transition", n));
+  int n = 0;
+  auto checked = [this](int got) {
+    if (state_->error) std::rethrow_exception(std::exchange(state_->error, nullptr));
+    if (got == -EINTR) return 0;
+    if (got < 0) throw BpfError(describe_bpf_failure("polling", "transition", got));
+    return got;
+  };
+  if (!records.empty()) n += checked(ring_buffer__consume(state_->events));
   for (const KernelLogRecord& record : records) {
     for (const TransitionEvent& event : state_->cancellations.from_log(record)) {
       state_->handler(event);
       ++n;
     }
   }
+  n += checked(ring_buffer__poll(state_->events, static_cast<int>(timeout.count())));
   return n;
 }
 
