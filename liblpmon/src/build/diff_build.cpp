@@ -1,6 +1,9 @@
 #include "lpmon/build/diff_build.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -190,6 +193,7 @@ class PatchedTree {
         fs::create_directories((backup / f).parent_path());
         fs::copy_file(root / f, backup / f, fs::copy_options::overwrite_existing);
         saved_.push_back(f);
+        times_.push_back(fs::last_write_time(root / f));
       } else {
         created_.push_back(f);
       }
@@ -197,8 +201,13 @@ class PatchedTree {
   }
   ~PatchedTree() {
     std::error_code ec;
-    for (const auto& f : saved_)
-      fs::copy_file(backup_ / f, root_ / f, fs::copy_options::overwrite_existing, ec);
+    // With their old times too: a header newer than what kbuild built from it would have
+    // the next build remake everything that includes it.
+    for (std::size_t i = 0; i < saved_.size(); ++i) {
+      fs::copy_file(backup_ / saved_[i], root_ / saved_[i], fs::copy_options::overwrite_existing,
+                    ec);
+      fs::last_write_time(root_ / saved_[i], times_[i], ec);
+    }
     for (const auto& f : created_) fs::remove(root_ / f, ec);
   }
   PatchedTree(const PatchedTree&) = delete;
@@ -207,6 +216,25 @@ class PatchedTree {
  private:
   fs::path root_, backup_;
   std::vector<std::string> saved_, created_;
+  std::vector<fs::file_time_type> times_;
+};
+
+// One build at a time per release: the cached source tree is patched and built in place.
+class TreeLock {
+ public:
+  TreeLock(const fs::path& file, const std::function<void(const std::string&)>& waiting)
+      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    waiting("waiting for another lpmon build that uses this release's source");
+    if (::flock(fd_, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + file.string());
+  }
+  ~TreeLock() { ::close(fd_); }
+  TreeLock(const TreeLock&) = delete;
+  TreeLock& operator=(const TreeLock&) = delete;
+
+ private:
+  int fd_;
 };
 
 }  // namespace
@@ -245,6 +273,7 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
 
   progress("preparing the source of " + request.release + " (once per release, cached)");
   const fs::path cache = prepare_release(request.tools, request.release);
+  const TreeLock lock(cache / ".lpmon-build.lock", progress);
   Tree tree{cache / "linux", request.release, trim(read_text(cache / "linux/.lpmon-cc"))};
   result.kbuild_tree = tree.root;
   result.compiler = tree.cc;
