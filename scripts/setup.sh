@@ -75,6 +75,9 @@ packages=(
   chromium python3 python3-pil
   # lpmon build --diff: `make prepare` of Debian's kernel source with the kernel's compiler
   flex bison bc gcc-12 patch
+  # Debian packages (scripts/build-debs.sh, packaging.debs): man pages from --help, lintian,
+  # systemd-analyze verify of the packaged units
+  help2man lintian systemd
 )
 
 apt_updated=0
