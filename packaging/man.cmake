@@ -42,7 +42,12 @@ foreach(line IN LISTS lines)
     continue()
   endif()
   set(sub "${CMAKE_MATCH_1}")
-  string(TOLOWER "${CMAKE_MATCH_2}" summary)
+  # help2man's NAME line: the summary with a lowercase first letter ("Show ..." -> "show ...").
+  set(summary "${CMAKE_MATCH_2}")
+  string(SUBSTRING "${summary}" 0 1 first)
+  string(SUBSTRING "${summary}" 1 -1 rest)
+  string(TOLOWER "${first}" first)
+  set(summary "${first}${rest}")
   # help2man runs a program: a wrapper that is `lpmon SUB`.
   set(wrapper "${OUT}/bin/lpmon-${sub}")
   file(WRITE "${wrapper}" "#!/bin/sh\nexec '${LPMON}' ${sub} \"$@\"\n")
