@@ -23,6 +23,7 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 fi
 cmake --build "$build_dir" --target lpmon lpmon-exporter man
 mkdir -p "$out"
+rm -f "$out"/*.deb
 # CPack stages under $out/_CPack_Packages; only the .deb files are the result.
 cpack --config "$build_dir/CPackConfig.cmake" -B "$out" >"$out/cpack.log" 2>&1 ||
   { cat "$out/cpack.log" >&2; echo "build-debs: cpack failed (log above)" >&2; exit 1; }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The Debian packages, built from this build tree (scripts/build-debs.sh): their control data
+# The Debian packages built from this build tree (by packaging.build): their control data
 # and contents, lintian, Depends that name the package of every library the binaries load
 # and that apt can resolve, then an install into an empty root with dpkg (maintainer scripts
 # run with DPKG_ROOT, as for a chroot being built), the installed binaries and units run and
 # checked there, and a purge that leaves nothing behind.
-# usage: debs_test.sh BUILD_DIR
+# usage: debs_test.sh BUILD_DIR DEBS_DIR
 set -uo pipefail
 build=$1
+debs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
@@ -34,17 +35,11 @@ timed() { # timed NAME CMD...: runs CMD, records its seconds in $work/times
   return $rc
 }
 
-# --- build
-if ! timed build "$repo/scripts/build-debs.sh" --build-dir "$build" --out "$work/debs" >"$work/build.log" 2>&1; then
-  cat "$work/build.log"
-  echo "FAIL: scripts/build-debs.sh"
-  exit 1
-fi
 version=$("$build/cli/lpmon" --version | sed -n 's/^lpmon //p')
 arch=$(dpkg --print-architecture)
-lpmon_deb="$work/debs/lpmon_${version}-1_${arch}.deb"
-exporter_deb="$work/debs/lpmon-exporter_${version}-1_${arch}.deb"
-expect_eq "$(cd "$work/debs" && ls -- *.deb | sort | paste -sd ' ')" \
+lpmon_deb="$debs/lpmon_${version}-1_${arch}.deb"
+exporter_deb="$debs/lpmon-exporter_${version}-1_${arch}.deb"
+expect_eq "$(cd "$debs" && ls -- *.deb | sort | paste -sd ' ')" \
   "$(printf '%s\n' "$(basename "$lpmon_deb")" "$(basename "$exporter_deb")" | sort | paste -sd ' ')" \
   "exactly the two packages are built"
 [ -f "$lpmon_deb" ] && [ -f "$exporter_deb" ] || exit 1
