@@ -418,6 +418,7 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
     write_text(out.string() + ".log", cdo.output);
     if (cdo.status == 3) continue;  // no functional change in this file
     if (cdo.status != 0) throw Refused(refusal_from_log(p.source, cdo.output));
+    differ->finish_object(out);
     DiffObject changed{p.source, p.owner, lines_after(cdo.output, "changed function: "),
                        lines_after(cdo.output, "new function: ")};
     result.objects.push_back(changed);

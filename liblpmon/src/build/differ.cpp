@@ -123,6 +123,22 @@ class KpatchDiffer : public Differ {
                {}, sizes_);
   }
 
+  void finish_object(const fs::path& out) const override {
+    if (objtool_.empty()) return;
+    // Kbuild runs objtool once more on the whole patch module, and skips the return sites
+    // and ORC tables a linked-in object already has: the module's own functions
+    // (lpmon_patch_init/exit) would run unpatched return thunks ("Unpatched return thunk
+    // in use", seen on 6.12). Dropped here, they are made for the whole module there.
+    std::vector<std::string> argv{"objcopy"};
+    for (const char* s : {".return_sites", ".rela.return_sites", ".orc_unwind", ".orc_unwind_ip",
+                          ".rela.orc_unwind_ip", ".orc_header"})
+      argv.push_back(std::string("--remove-section=") + s);
+    argv.push_back(out.string());
+    const ProcessResult r = run(argv);
+    if (r.status != 0)
+      throw std::runtime_error("objcopy failed on " + out.string() + ":\n" + tail(r.output, 8));
+  }
+
  private:
   unsigned long long padding() const {
     for (const auto& a : objtool_)

@@ -28,6 +28,8 @@ class Differ {
                              const std::filesystem::path& symbols,
                              const std::filesystem::path& symvers, const std::string& unit,
                              const std::filesystem::path& out) const = 0;
+  // Makes the differ's output ready to be linked into a patch module by Kbuild.
+  virtual void finish_object(const std::filesystem::path& out) const = 0;
   // Where the differ's tools are (create-klp-module finishes the module).
   virtual std::filesystem::path tools() const = 0;
 };

@@ -8,6 +8,7 @@
 #           loaded after the patch)
 #   helper  an edge case: a new static helper called from do_sys_settimeofday64() (static
 #           local), for 6.1.0-54 (vmlinux)
+#   cmdline612  the cmdline-hide example diff for 6.12.118+deb12 (vmlinux, objtool at link)
 #   cumulative  a release of fix units (units/) mixing diffs and fix.c, one CVE excluded
 # The release's source, image and -dbg vmlinux are prepared once in lpmon's cache
 # (${XDG_CACHE_HOME:-~/.cache}/lpmon/src/RELEASE); later runs build in under a minute.
@@ -37,6 +38,13 @@ helper)
   build=(--diff "$repo/tests/build/diffs/new-helper.patch")
   expect='[("vmlinux", ["do_sys_settimeofday64"], ["tz_out_of_range"])]'
   functions='["vmlinux:do_sys_settimeofday64"]' cves='[]'
+  ;;
+cmdline612)
+  # The 6.12 line (optional: QEMU TCG crashes 6.12 guests now and then, docs/kernels.md).
+  release=6.12.118+deb12-amd64 name=cmdline612
+  build=(--diff "$here/units/cmdline-hide/fix.patch")
+  expect='[("vmlinux", ["cmdline_proc_show"], [])]'
+  functions='["vmlinux:cmdline_proc_show"]' cves='["CVE-2099-1101"]'
   ;;
 cumulative)
   # Release 2 carries all three units; CVE-2099-1101 (cmdline-hide, a diff) is excluded.
