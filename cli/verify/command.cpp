@@ -225,7 +225,8 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     const fs::path kernel_dir = cache_dir() / "kernels" / release;
     const int rc = run_process({(data / "fetch-kernel.sh").string(), "--release", release,
                                 "--package", package, "--dir", kernel_dir.string()},
-                               "");
+                               {.output = ProcessOutput::our_stderr})
+                       .status;
     if (rc == 3) {
       err << "lpmon verify: " << o.patch << " was built for " << release
           << ", and the package registry has no " << package
@@ -303,7 +304,9 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     }
   }
   err << "lpmon verify: building the guest (" << release << ", " << accel << ")\n";
-  if (run_process(initramfs_args, work / "mkinitramfs.log") != 0) {
+  if (run_process(initramfs_args,
+                  {.output = ProcessOutput::log_file, .log = work / "mkinitramfs.log"})
+          .status != 0) {
     err << "lpmon verify: building the guest's initramfs failed:\n"
         << file_tail(work / "mkinitramfs.log", 5) << "\n";
     return kError;
@@ -346,7 +349,10 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
   };
   err << "lpmon verify: booting " << release << " under QEMU (" << accel << ")\n";
   const auto started = std::chrono::steady_clock::now();
-  const int guest_rc = run_process(guest_args, work / "run-guest.log", show_progress);
+  const int guest_rc = run_process(guest_args, {.output = ProcessOutput::log_file,
+                                                .log = work / "run-guest.log",
+                                                .tick = show_progress})
+                           .status;
   run.guest_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   run.guest_dir = (work / "guest").string();
