@@ -26,12 +26,10 @@ using nlohmann::json;
 
 constexpr int kInvalid = to_int(GateExitCode::invalid_input);
 
-std::string exit_codes_footer() {
-  std::string footer = "Exit codes (lpmon gate's own, unlike other lpmon commands):\n";
-  for (const GateExitCodeDoc& doc : kGateExitCodeDocs) {
-    footer += "  " + std::to_string(to_int(doc.code)) + "  " + std::string(doc.meaning) + "\n";
-  }
-  return footer + "The gate file's format: docs/gate.md.";
+std::string gate_footer() {
+  return exit_codes_footer("Exit codes (lpmon gate's own, unlike other lpmon commands):\n",
+                           kGateExitCodeDocs) +
+         "The gate file's format: docs/gate.md.";
 }
 
 // "19:09:45Z": the time of day of a measurement, for progress lines.
@@ -331,7 +329,7 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
       "Decide whether a livepatch rollout may go on: run a gate file's PromQL checks "
       "against Prometheus, as Argo Rollouts' analysis does.",
       "lpmon gate"};
-  app.footer(exit_codes_footer());
+  app.footer(gate_footer());
   app.get_formatter()->column_width(36);
   std::string file;
   std::string prometheus;
