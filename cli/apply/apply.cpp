@@ -46,6 +46,7 @@ void print_json(const ApplyOutcome& report, const ApplyOptions& options, std::os
          {"result", report.result},     {"exit_code", to_int(report.code())},
          {"message", report.message},   {"forced", report.forced},
          {"replaced", report.replaced}, {"kernel_log", report.kernel_log}};
+  if (!report.recovered.empty()) j["recovered"] = report.recovered;
   if (report.transition) j["transition"] = transition_json(*report.transition, report.followed_by);
   if (report.gate) {
     GateRequest request;
@@ -159,10 +160,14 @@ Command add_apply_command(CLI::App& lpmon) {
       "unloaded");
   apply->add_flag("--yes", options->yes, "Confirm --force without asking")->needs(force);
   add_kernel_root_options(*apply, options->request.paths);
+  add_transaction_options(*apply, options->request.state, options->request.wait,
+                          options->request.transaction);
   apply->footer(
       "Exit codes: 0 applied (or already applied), 12 rolled back (the message says "
-      "why), 13 rollback incomplete, 14 another transition is running; 7-11 the module "
-      "file (as lpmon inspect); see lpmon --help.");
+      "why), 13 rollback incomplete, 14 another transition is running, 15 another lpmon run "
+      "holds the lock (--no-wait), 16 interrupted by a signal (the patch was rolled back), 17 "
+      "another build of the patch is loaded; 7-11 the module file (as lpmon inspect); see "
+      "lpmon --help.");
   return {apply, [options](std::ostream& out, std::ostream& err) {
             return run_apply(*options, out, err);
           }};

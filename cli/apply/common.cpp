@@ -83,4 +83,27 @@ void add_duration_option(CLI::App& command, gate::Duration& value, const std::st
       ->type_name("DURATION");
 }
 
+void add_transaction_options(CLI::App& command, rollout::StatePaths& state, bool& wait,
+                             bool& transaction) {
+  command
+      .add_flag_callback(
+          "--no-wait", [&wait] { wait = false; },
+          "When another lpmon apply or revert is running, exit with code 15 instead of waiting "
+          "for it")
+      ->group("Transaction");
+  command
+      .add_option("--run-dir", state.run_dir,
+                  "Where the lock of apply and revert is (default /run/lpmon)")
+      ->type_name("DIR")
+      ->group("Transaction");
+  command
+      .add_option("--state-dir", state.state_dir,
+                  "Where the journal of an unfinished run is (default /var/lib/lpmon; the file "
+                  "journal)")
+      ->type_name("DIR")
+      ->group("Transaction");
+  const char* bench = std::getenv("LPMON_BENCH_NO_TRANSACTION");
+  transaction = !(bench && std::string_view(bench) == "1");
+}
+
 }  // namespace lpmon::cli::rollout_command

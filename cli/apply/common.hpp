@@ -13,6 +13,7 @@
 #include "lpmon/gate/duration.hpp"
 #include "lpmon/rollout/progress.hpp"
 #include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transaction.hpp"
 #include "lpmon/rollout/transition_follower.hpp"
 
 namespace lpmon::cli::rollout_command {
@@ -34,5 +35,11 @@ bool progress_rewrites_in_place();
 
 // --timeout DURATION, a positive gate duration ("30s", "2m").
 void add_duration_option(CLI::App& command, gate::Duration& value, const std::string& help);
+
+// --no-wait, and --run-dir and --state-dir (where the lock and the journal are, for tests).
+// LPMON_BENCH_NO_TRANSACTION=1 in the environment leaves the lock and the journal out, only so
+// that BENCHMARKS.md can measure what they cost.
+void add_transaction_options(CLI::App& command, rollout::StatePaths& state, bool& wait,
+                             bool& transaction);
 
 }  // namespace lpmon::cli::rollout_command

@@ -29,6 +29,7 @@ int run_revert(const RevertOptions& options, std::ostream& out, std::ostream& er
     j["result"] = outcome.result;
     j["exit_code"] = code;
     j["message"] = outcome.message;
+    if (!outcome.recovered.empty()) j["recovered"] = outcome.recovered;
     out << j.dump() << '\n';
   } else {
     out << outcome.patch << ": " << outcome.message << '\n';
@@ -58,10 +59,12 @@ Command add_revert_command(CLI::App& lpmon) {
                        std::string(rollout::kDefaultAuditLog) + ")")
       ->type_name("FILE");
   add_kernel_root_options(*revert, options->request.paths);
+  add_transaction_options(*revert, options->request.state, options->request.wait,
+                          options->request.transaction);
   revert->footer(
       "Exit codes: 0 reverted (or not loaded), 10 the module is not a livepatch, 13 the "
-      "transition or the unload did not finish, 14 another transition is running; see lpmon "
-      "--help.");
+      "transition or the unload did not finish, 14 another transition is running, 15 another "
+      "lpmon run holds the lock (--no-wait); see lpmon --help.");
   return {revert, [options](std::ostream& out, std::ostream& err) {
             return run_revert(*options, out, err);
           }};

@@ -13,6 +13,7 @@
 #include "lpmon/rollout/host_observation.hpp"
 #include "lpmon/rollout/preflight.hpp"
 #include "lpmon/util/clock.hpp"
+#include "run.hpp"
 
 namespace lpmon::rollout {
 namespace {
@@ -114,8 +115,21 @@ std::optional<Error> check_host(const std::vector<LivepatchPatch>& before, const
           ExitCode::busy,
           module.name + " is loaded and in transition; nothing was changed (lpmon status)"};
     }
+    // The same name is not the same patch: only the same build is already applied.
+    const std::optional<std::string> loaded = module_srcversion(paths, module.name);
+    if (loaded && module.srcversion && *loaded != *module.srcversion) {
+      return Error{ExitCode::other_build,
+                   module.name + " is applied, but from another build (srcversion " + *loaded +
+                       " is loaded, " + module.file + " is " + *module.srcversion +
+                       "); nothing was changed (lpmon revert " + module.name +
+                       " first, or build the new one as an atomic replace under another name)"};
+    }
     outcome.result = "already-applied";
-    outcome.message = "already applied (loaded and enabled); nothing was changed";
+    outcome.message = loaded && module.srcversion
+                          ? "already applied (this build, srcversion " + *loaded +
+                                ", is loaded and enabled); nothing was changed"
+                          : "already applied (loaded and enabled; without a srcversion the "
+                            "builds cannot be told apart); nothing was changed";
     return std::nullopt;
   }
   if (module_loaded(paths, module.name) && !module_is_livepatch(paths, module.name)) {
@@ -127,11 +141,34 @@ std::optional<Error> check_host(const std::vector<LivepatchPatch>& before, const
   return std::nullopt;
 }
 
+// The gate's clock, whose waits end with GateInterrupted once a signal asked the run to end.
+struct GateInterrupted {};
+class InterruptibleClock final : public gate::Clock {
+ public:
+  time_point now() override { return clock_.now(); }
+  std::chrono::system_clock::time_point wall_now() override { return clock_.wall_now(); }
+  void sleep_until(time_point when) override {
+    while (now() < when) {
+      if (detail::Run::interrupted()) throw GateInterrupted{};
+      clock_.sleep_until(std::min(when, now() + std::chrono::milliseconds(100)));
+    }
+    if (detail::Run::interrupted()) throw GateInterrupted{};
+  }
+
+ private:
+  gate::SystemClock clock_;
+};
+
+std::string interruption() {
+  return "interrupted by " + SignalGuard::name(detail::Run::interrupted());
+}
+
 // Why the applied patch must be undone, after its transition (and gate); empty when it stays.
 std::string judge(const ApplyRequest& request, const gate::GateFile* gate_file,
                   gate::Duration limit, KernelLog* log, const Progress& progress, AuditLog& audit,
                   ApplyOutcome& outcome) {
   const TransitionOutcome& t = *outcome.transition;
+  if (detail::Run::interrupted()) return interruption();
   if (!t.finished) {
     return "the transition did not finish within " + gate::format_duration(limit) +
            (t.blockers.empty() ? "" : "; held up by " + blockers_text(t.blockers)) +
@@ -143,9 +180,14 @@ std::string judge(const ApplyRequest& request, const gate::GateFile* gate_file,
   }
   if (!gate_file) return "";
   HostObservation host(request.paths, outcome.patch, log, outcome.taint_before, t);
-  gate::SystemClock clock;
+  InterruptibleClock clock;
   gate::EngineOptions engine;
-  outcome.gate = gate::run_gate(*gate_file, nullptr, &host, clock, engine, progress.measurement);
+  try {
+    outcome.gate = gate::run_gate(*gate_file, nullptr, &host, clock, engine, progress.measurement);
+  } catch (const GateInterrupted&) {
+    audit.record("gate", {{"patch", outcome.patch}, {"verdict", "interrupted"}});
+    return interruption() + " during the gate";
+  }
   for (const std::string& line : host.problems()) outcome.kernel_log.push_back(line);
   audit.record("gate", {{"patch", outcome.patch},
                         {"verdict", gate::to_string(outcome.gate->verdict)},
@@ -158,12 +200,12 @@ std::string judge(const ApplyRequest& request, const gate::GateFile* gate_file,
 // Follows the transition the load started, forcing it when asked and confirmed.
 void follow(const ApplyRequest& request, TransitionFollower& follower, gate::Duration limit,
             SteadyClock::time_point since, const Progress& progress, AuditLog& audit,
-            ApplyOutcome& outcome) {
+            detail::Run& run, ApplyOutcome& outcome) {
   const std::string& patch = outcome.patch;
   TransitionOutcome t = follower.wait(patch, true, since, since + limit);
-  if (!t.finished && request.force) {
+  if (!t.finished && request.force && !detail::Run::interrupted()) {
     add_current_blockers(request.paths, patch, t);
-    if (progress.confirm_force && progress.confirm_force(patch)) {
+    if (progress.confirm_force && progress.confirm_force(patch) && !run.step("force")) {
       force_transition(request.paths, patch);
       outcome.forced = true;
       audit.record("force", {{"patch", patch}});
@@ -180,6 +222,36 @@ void follow(const ApplyRequest& request, TransitionFollower& follower, gate::Dur
                 {"duration_seconds", std::chrono::duration<double>(t.duration).count()},
                 {"rounds", t.rounds}});
   outcome.transition = t;
+}
+
+// Ends a failed apply: rolls the loaded patch back, each write journaled first.
+void undo(const ApplyRequest& request, const std::string& failure, TransitionFollower& follower,
+          detail::Run& run, const Progress& progress, AuditLog& audit, ApplyOutcome& outcome) {
+  const std::string& patch = outcome.patch;
+  tell(progress.note, patch + ": " + failure + "; rolling back");
+  std::function<void(const std::string&)> note;
+  if (progress.patch_note) {
+    note = [&](const std::string& line) { progress.patch_note(patch, line); };
+  }
+  follower.stop_when({});  // the undoing is followed to its end, signal or not
+  outcome.rollback = roll_back(request.paths, patch, follower, request.timeout, audit, note,
+                               [&](const std::string& step) { return run.step(step); });
+  if (outcome.rollback->left.empty()) {
+    outcome.result = "reverted";
+    outcome.message = failure + "; the patch was " +
+                      (outcome.transition->finished ? "undone" : "reversed") +
+                      " and its module unloaded";
+    const bool interrupted = detail::Run::interrupted() != 0;
+    outcome.error =
+        Error{interrupted ? ExitCode::interrupted : ExitCode::gate_failed, outcome.message};
+    if (auto error = run.end()) outcome.message += "; " + error->message;
+  } else {
+    outcome.result = "rollback-incomplete";
+    outcome.message = failure + "; the rollback is incomplete: " + outcome.rollback->left;
+    outcome.error = Error{ExitCode::rollback_incomplete, outcome.message};
+    run.step("rollback-incomplete");  // lpmon status and the next run find it
+  }
+  audit.record(outcome.result, {{"patch", patch}, {"message", outcome.message}});
 }
 
 ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) {
@@ -201,6 +273,24 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
   const ModuleInfo& module = file.info;
   outcome.patch = module.name;
 
+  auto begun = detail::Run::begin({.state = request.state,
+                                   .transaction = request.transaction,
+                                   .wait = request.wait,
+                                   .paths = request.paths,
+                                   .timeout = request.timeout,
+                                   .audit_log = request.audit_log},
+                                  progress, outcome.recovered);
+  if (auto* error = std::get_if<Error>(&begun)) {
+    outcome.error = *error;
+    return outcome;
+  }
+  detail::Run& run = *std::get<std::unique_ptr<detail::Run>>(begun);
+  const auto stopped = [&]() {
+    outcome.error = Error{ExitCode::interrupted, interruption() + "; nothing was changed"};
+    return outcome;
+  };
+  if (detail::Run::interrupted()) return stopped();
+
   const std::vector<LivepatchPatch> before = read_patches(request.paths);
   if (auto refusal = check_host(before, module, request.paths, outcome)) {
     outcome.error = std::move(refusal);
@@ -209,15 +299,28 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
   if (!outcome.result.empty()) return outcome;  // already applied
 
   AuditLog audit = open_audit(request, progress);
-  if (module_loaded(request.paths, module.name)) {
+  const bool stale = module_loaded(request.paths, module.name);
+  JournalEntry entry;
+  entry.command = "apply";
+  entry.patch = module.name;
+  entry.module = request.module.string();
+  entry.srcversion = module.srcversion.value_or("");
+  entry.was_loaded = stale;
+  run.describe(entry);
+  if (stale) {
     // A livepatch module whose patch was replaced or disabled: unused, and in the way of
     // loading.
     try {
+      if (auto error = run.step("unload-stale")) {
+        outcome.error = error;
+        return outcome;
+      }
       unload_module(module.name);
       audit.record("unload-stale", {{"module", module.name}});
       tell(progress.note, "unloaded module " + module.name +
                               ", loaded but no longer an active patch, before loading the file");
     } catch (const KernelError& error) {
+      run.end();
       outcome.error =
           Error{ExitCode::runtime_error, error.what() + std::string("; nothing was changed")};
       return outcome;
@@ -227,12 +330,17 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
   std::unique_ptr<KernelLog> log = open_kernel_log(progress);
   outcome.taint_before = read_taint(request.paths).mask;
   TransitionFollower follower(request.paths, progress.transition);
+  follower.stop_when([] { return detail::Run::interrupted() != 0; });
   outcome.followed_by = follower.method();
   if (!follower.fallback_reason().empty()) {
     tell(progress.warning,
          "following the transition by polling sysfs every 100 ms, as the BPF tracer is "
          "unavailable: " +
              follower.fallback_reason());
+  }
+  if (detail::Run::interrupted()) {
+    run.end();
+    return stopped();
   }
 
   json load_fields{{"module", request.module.string()},
@@ -242,6 +350,10 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
                    {"version", module.version.value_or("")}};
   if (module.lpmon) load_fields["cves"] = module.lpmon->cves;
   if (request.gate) load_fields["gate"] = request.gate->string();
+  if (auto error = run.step("load")) {
+    outcome.error = error;
+    return outcome;
+  }
   audit.record("load", load_fields);
   const auto since = SteadyClock::now();
   try {
@@ -252,48 +364,41 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
     outcome.error = Error{ExitCode::runtime_error, outcome.message};
     outcome.kernel_log = related_log_lines(log.get(), module.name);
     audit.record("load-failed", {{"patch", module.name}, {"error", error.what()}});
+    if (!module_loaded(request.paths, module.name)) run.end();
     return outcome;
   }
   outcome.changed = true;
 
   const gate::Duration limit = transition_limit(request, outcome.gate_file.get());
-  follow(request, follower, limit, since, progress, audit, outcome);
+  if (auto error = run.step("transition")) {
+    undo(request, error->message, follower, run, progress, audit, outcome);
+    return outcome;
+  }
+  follow(request, follower, limit, since, progress, audit, run, outcome);
+  if (outcome.gate_file && !detail::Run::interrupted()) {
+    if (auto error = run.step("gate")) {
+      undo(request, error->message, follower, run, progress, audit, outcome);
+      return outcome;
+    }
+  }
   const std::string failure =
       judge(request, outcome.gate_file.get(), limit, log.get(), progress, audit, outcome);
   outcome.taint_after = read_taint(request.paths).mask;
-
-  if (failure.empty()) {
-    // An atomic replace supersedes every patch enabled before once its transition completes;
-    // their sysfs directories go later, when klp's free work runs, so sysfs cannot tell yet.
-    if (module.patch.replace.value_or(false)) {
-      for (const LivepatchPatch& patch : before) {
-        if (patch.enabled) outcome.replaced.push_back(patch.name);
-      }
-    }
-    outcome.result = "applied";
-    outcome.message = outcome.forced ? "applied (transition forced)" : "applied";
-    audit.record("applied", {{"patch", module.name}});
+  if (!failure.empty()) {
+    undo(request, failure, follower, run, progress, audit, outcome);
     return outcome;
   }
-
-  tell(progress.note, module.name + ": " + failure + "; rolling back");
-  std::function<void(const std::string&)> note;
-  if (progress.patch_note) {
-    note = [&](const std::string& line) { progress.patch_note(module.name, line); };
+  // An atomic replace supersedes every patch enabled before once its transition completes;
+  // their sysfs directories go later, when klp's free work runs, so sysfs cannot tell yet.
+  if (module.patch.replace.value_or(false)) {
+    for (const LivepatchPatch& patch : before) {
+      if (patch.enabled) outcome.replaced.push_back(patch.name);
+    }
   }
-  outcome.rollback = roll_back(request.paths, module.name, follower, request.timeout, audit, note);
-  if (outcome.rollback->left.empty()) {
-    outcome.result = "reverted";
-    outcome.message = failure + "; the patch was " +
-                      (outcome.transition->finished ? "undone" : "reversed") +
-                      " and its module unloaded";
-    outcome.error = Error{ExitCode::gate_failed, outcome.message};
-  } else {
-    outcome.result = "rollback-incomplete";
-    outcome.message = failure + "; the rollback is incomplete: " + outcome.rollback->left;
-    outcome.error = Error{ExitCode::rollback_incomplete, outcome.message};
-  }
-  audit.record(outcome.result, {{"patch", module.name}, {"message", outcome.message}});
+  outcome.result = "applied";
+  outcome.message = outcome.forced ? "applied (transition forced)" : "applied";
+  if (auto error = run.end()) outcome.message += "; " + error->message;
+  audit.record("applied", {{"patch", module.name}});
   return outcome;
 }
 

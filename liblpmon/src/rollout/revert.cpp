@@ -10,6 +10,7 @@
 #include "lpmon/patch_control.hpp"
 #include "lpmon/rollout/preflight.hpp"
 #include "lpmon/util/clock.hpp"
+#include "run.hpp"
 
 namespace lpmon::rollout {
 namespace {
@@ -55,6 +56,20 @@ RevertOutcome revert_steps(const RevertRequest& request, const Progress& progres
   outcome.patch = patch;
   require_livepatch(request.paths);
 
+  // A revert finishes once started: signals are held off by the run's guard, not acted on.
+  auto begun = detail::Run::begin({.state = request.state,
+                                   .transaction = request.transaction,
+                                   .wait = request.wait,
+                                   .paths = request.paths,
+                                   .timeout = request.timeout,
+                                   .audit_log = request.audit_log},
+                                  progress, outcome.recovered);
+  if (auto* error = std::get_if<Error>(&begun)) {
+    outcome.error = *error;
+    return outcome;
+  }
+  detail::Run& run = *std::get<std::unique_ptr<detail::Run>>(begun);
+
   const std::vector<LivepatchPatch> patches = read_patches(request.paths);
   if (const auto other = other_transition(patches, patch)) {
     outcome.error = Error{ExitCode::busy, "livepatch " + *other +
@@ -76,6 +91,14 @@ RevertOutcome revert_steps(const RevertRequest& request, const Progress& progres
                       "unloads only livepatch modules; nothing was changed");
   }
 
+  JournalEntry entry;
+  entry.command = "revert";
+  entry.patch = patch;
+  entry.srcversion = module_srcversion(request.paths, patch).value_or("");
+  entry.was_enabled = active;
+  entry.was_loaded = loaded;
+  run.describe(entry);
+  const auto journaled = [&](const std::string& step) { return run.step(step); };
   AuditLog audit(request.audit_log, "revert");
   if (!audit.warning().empty() && progress.warning) progress.warning(audit.warning());
   audit.record("revert", {{"patch", patch}, {"active", active}});
@@ -97,12 +120,19 @@ RevertOutcome revert_steps(const RevertRequest& request, const Progress& progres
   std::function<void(const std::string&)> note;
   if (progress.patch_note)
     note = [&](const std::string& line) { progress.patch_note(patch, line); };
-  outcome.rollback = roll_back(request.paths, patch, follower, request.timeout, audit, note);
+  outcome.rollback =
+      roll_back(request.paths, patch, follower, request.timeout, audit, note, journaled);
   const Rollback& rollback = *outcome.rollback;
   if (!rollback.left.empty()) {
+    if (rollback.started) {
+      run.step("rollback-incomplete");  // lpmon status and the next run find it
+    } else {
+      run.end();
+    }
     return finish(outcome, ExitCode::rollback_incomplete, rollback.started, "rollback-incomplete",
                   rollback.left);
   }
+  run.end();
   std::string message = "reverted and unloaded";
   if (rollback.transition) {
     message += " (transition " + seconds_text(rollback.transition->duration) + ", " +

@@ -185,7 +185,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
     const auto start = started_.find(patch);
     const std::chrono::nanoseconds elapsed =
         monotonic_now() - (start != started_.end() ? start->second : since_monotonic);
-    if (Clock::now() >= deadline) {
+    if (Clock::now() >= deadline || (stop_ && stop_())) {
       TransitionOutcome outcome = seen_[patch];
       outcome.finished = false;
       outcome.duration = elapsed;

@@ -19,6 +19,7 @@
 #include "lpmon/rollout/error.hpp"
 #include "lpmon/rollout/progress.hpp"
 #include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transaction.hpp"
 #include "lpmon/rollout/transition_follower.hpp"
 
 namespace lpmon::rollout {
@@ -31,6 +32,10 @@ struct ApplyRequest {
   std::filesystem::path audit_log{kDefaultAuditLog};
   bool force = false;  // force a transition that outruns the timeout (after confirm_force)
   KernelPaths paths;
+  StatePaths state;  // the lock and the journal
+  bool wait = true;  // for another run's lock; without, Error (ExitCode::locked)
+  // The lock and the journal; off only to measure what they cost (BENCHMARKS.md).
+  bool transaction = true;
 };
 
 struct ApplyOutcome {
@@ -53,6 +58,7 @@ struct ApplyOutcome {
   std::optional<std::uint64_t> taint_before;
   std::optional<std::uint64_t> taint_after;
   std::vector<std::string> replaced;  // patches this one replaced
+  std::string recovered;  // what became of an interrupted run found in the journal first
 };
 
 ApplyOutcome apply_patch(const ApplyRequest& request, const Progress& progress = {});

@@ -11,6 +11,7 @@
 #include "lpmon/rollout/error.hpp"
 #include "lpmon/rollout/progress.hpp"
 #include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transaction.hpp"
 
 namespace lpmon::rollout {
 
@@ -19,6 +20,9 @@ struct RevertRequest {
   gate::Duration timeout = std::chrono::seconds(60);
   std::filesystem::path audit_log{kDefaultAuditLog};
   KernelPaths paths;
+  StatePaths state;  // the lock and the journal
+  bool wait = true;  // for another run's lock; without, Error (ExitCode::locked)
+  bool transaction = true;
 };
 
 struct RevertOutcome {
@@ -33,6 +37,7 @@ struct RevertOutcome {
   std::string message;
   std::string followed_by;  // TransitionFollower::method(), when a transition was followed
   std::optional<Rollback> rollback;
+  std::string recovered;  // what became of an interrupted run found in the journal first
 };
 
 RevertOutcome revert_patch(const RevertRequest& request, const Progress& progress = {});
