@@ -15,6 +15,7 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/module_inspector.hpp"
 #include "lpmon/util/clock.hpp"
+#include "profile.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -295,6 +296,15 @@ static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file,
 }
 
 int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
+  if (given.profile) {
+    return run_profile({.json = given.json,
+                        .interval = given.interval,
+                        .count = given.count,
+                        .frequency_hz = given.frequency_hz,
+                        .verbose = given.verbose,
+                        .paths = given.paths},
+                       out, err);
+  }
   CallsOptions options = given;
   for (const std::string& file : options.patch_files) {
     try {
@@ -401,6 +411,16 @@ Command add_calls_command(CLI::App& lpmon) {
       ->check(CLI::PositiveNumber);
   calls->add_flag("--stats", options->stats,
                   "Also report the run count and run time of lpmon's BPF programs");
+  calls->add_flag("--profile", options->profile,
+                  "Instead of counting calls, sample every CPU on its clock and show the CPU time "
+                  "spent in livepatch's redirection per patched function (ftrace's entry, "
+                  "klp_ftrace_handler, trampolines) and in each patch module function, with "
+                  "binomial error bars; no probe on the patched functions");
+  calls
+      ->add_option("--frequency", options->frequency_hz,
+                   "With --profile: samples per second and CPU (default 99)")
+      ->type_name("HZ")
+      ->check(CLI::Range(1u, 10000u));
   calls->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
   add_kernel_root_options(*calls, options->paths);
   return {calls, [options](std::ostream& out, std::ostream& err) {
