@@ -52,7 +52,8 @@ std::string kill_switch(const BootOptions& options) {
 int run_boot(const BootOptions& options, std::ostream& out, std::ostream& err) {
   store::PatchStore patches(options.store.store_root);
   const std::string kernel = kernel_release(options.store.paths);
-  rollout::AuditLog audit = rollout_command::open_audit_log(options.store.audit_log, "boot", err);
+  rollout::AuditLog audit(options.store.audit_log, "boot");
+  if (!audit.warning().empty()) err << "lpmon boot: warning: " << audit.warning() << '\n';
   json j{{"command", "boot"}, {"kernel", kernel}, {"skipped_kernels", json::array()}};
   auto finish = [&](ExitCode code, const std::string& result, const std::string& message) {
     refresh_cve_file(patches, options.store, "boot", err);

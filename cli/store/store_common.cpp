@@ -3,12 +3,15 @@
 #include <sstream>
 #include <vector>
 
+#include "apply/common.hpp"
 #include "command.hpp"
+#include "gate.hpp"
 #include "lpmon/errors.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/livepatch_state.hpp"
+#include "lpmon/rollout/apply.hpp"
 #include "lpmon/rollout/preflight.hpp"
-#include "lpmon_cli.hpp"
+#include "lpmon/rollout/revert.hpp"
 
 namespace lpmon::cli::store_command {
 
@@ -35,27 +38,27 @@ void add_store_options(CLI::App& command, StoreOptions& options) {
 
 namespace {
 
-// Until liblpmon's rollout offers apply and revert as functions, the store runs lpmon's own
-// apply and revert commands in-process: the same flow, its progress on `err`, its JSON
-// captured.
-StepResult run_step(std::vector<std::string> args, const StoreOptions& options, std::ostream& err) {
-  args.insert(args.begin(), "lpmon");
-  args.insert(args.end(), {"--json", "--audit-log", options.audit_log.string(), "--timeout",
-                           gate::format_duration(options.timeout)});
-  if (options.paths.sysfs != KernelPaths{}.sysfs) {
-    args.insert(args.end(), {"--sysfs-root", options.paths.sysfs.string()});
-  }
-  if (options.paths.procfs != KernelPaths{}.procfs) {
-    args.insert(args.end(), {"--procfs-root", options.paths.procfs.string()});
-  }
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  std::ostringstream out;
+// The part of apply's or revert's outcome the store's commands report.
+template <typename Outcome>
+StepResult step_result(const Outcome& outcome, const std::string& command, std::ostream& err) {
   StepResult result;
-  result.exit_code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  result.text = out.str();
-  result.report = json::parse(result.text, nullptr, false);
-  if (result.report.is_discarded()) result.report = nullptr;
+  result.exit_code = to_int(outcome.code());
+  if (outcome.result.empty()) {  // refused: nothing was changed
+    err << "lpmon " << command << ": " << outcome.error->message << '\n';
+    result.report = {{"result", "refused"}, {"message", outcome.error->message}};
+  } else {
+    if (outcome.error) err << "lpmon " << command << ": " << outcome.message << '\n';
+    result.report = {{"patch", outcome.patch},
+                     {"result", outcome.result},
+                     {"changed", outcome.changed},
+                     {"message", outcome.message}};
+    if (outcome.rollback) {
+      result.report["rollback"] =
+          rollout_command::rollback_json(*outcome.rollback, outcome.followed_by);
+    }
+  }
+  result.report["exit_code"] = result.exit_code;
+  result.text = result.report.value("message", "");
   return result;
 }
 
@@ -63,13 +66,34 @@ StepResult run_step(std::vector<std::string> args, const StoreOptions& options, 
 
 StepResult apply_stored(const fs::path& module, const std::optional<fs::path>& gate,
                         const StoreOptions& options, std::ostream& err) {
-  std::vector<std::string> args{"apply", module.string()};
-  if (gate) args.insert(args.end(), {"--gate", gate->string()});
-  return run_step(args, options, err);
+  rollout::ApplyRequest request;
+  request.module = module;
+  request.gate = gate;
+  request.timeout = options.timeout;
+  request.audit_log = options.audit_log;
+  request.paths = options.paths;
+  rollout::Progress progress = rollout_command::progress_on("apply", err);
+  progress.measurement = [&err](const gate::CheckResult& check, const gate::Measurement& m) {
+    err << format_measurement(check, m) << '\n';
+  };
+  const rollout::ApplyOutcome outcome = rollout::apply_patch(request, progress);
+  StepResult result = step_result(outcome, "apply", err);
+  if (outcome.transition) {
+    result.report["transition"] =
+        rollout_command::transition_json(*outcome.transition, outcome.followed_by);
+  }
+  for (const std::string& line : outcome.kernel_log) err << "  kernel: " << line << '\n';
+  return result;
 }
 
 StepResult revert_loaded(const std::string& patch, const StoreOptions& options, std::ostream& err) {
-  return run_step({"revert", patch}, options, err);
+  rollout::RevertRequest request;
+  request.patch = patch;
+  request.timeout = options.timeout;
+  request.audit_log = options.audit_log;
+  request.paths = options.paths;
+  return step_result(rollout::revert_patch(request, rollout_command::progress_on("revert", err)),
+                     "revert", err);
 }
 
 void refresh_cve_file(const store::PatchStore& store, const StoreOptions& options,

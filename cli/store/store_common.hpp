@@ -29,20 +29,20 @@ struct StoreOptions {
 // --store-root, --run-dir, --audit-log, --json and the kernel roots.
 void add_store_options(CLI::App& command, StoreOptions& options);
 
-// What lpmon apply or revert reported: its exit code, and its JSON (its stdout, which it
-// prints as JSON when asked) or its text.
+// What liblpmon's apply_patch or revert_patch reported: the exit code, the outcome as JSON
+// (result, message, transition, rollback) and its message.
 struct StepResult {
   int exit_code = 0;
-  nlohmann::json report;  // null when the step printed text
-  std::string text;       // what it printed on stdout
+  nlohmann::json report;
+  std::string text;
 };
 
-// Applies a stored module file as lpmon apply does (behind `gate` when given). Its progress
-// and errors go to `err`.
+// Applies a stored module file with liblpmon's apply_patch (behind `gate` when given), as
+// lpmon apply does. Its progress and errors go to `err`.
 StepResult apply_stored(const std::filesystem::path& module,
                         const std::optional<std::filesystem::path>& gate,
                         const StoreOptions& options, std::ostream& err);
-// Reverts a loaded patch as lpmon revert does (never forced).
+// Reverts a loaded patch with liblpmon's revert_patch (never forced).
 StepResult revert_loaded(const std::string& patch, const StoreOptions& options, std::ostream& err);
 
 // Rewrites <run-dir>/cves.json from the store and the kernel; a failure is a warning on
