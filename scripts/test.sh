@@ -33,7 +33,7 @@ echo "== tests took $(($(date +%s) - start)) s"
 step "check: every registered test ran"
 ctest --preset default --show-only=json-v1 "$@" >build/Testing/lpmon-registered.json
 expect=()
-[ $# -eq 0 ] && expect=(--expect-labels unit,bench,lint,build,gate,dashboards,vm,verify,fleet,fuzz,exporter)
+[ $# -eq 0 ] && expect=(--expect-labels unit,bench,lint,build,gate,dashboards,vm,verify,fleet,fuzz,exporter,packaging)
 check_rc=0
 scripts/check-test-run.py --registered build/Testing/lpmon-registered.json --junit "$results" \
   "${expect[@]}" || check_rc=$?
