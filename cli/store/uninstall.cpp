@@ -82,9 +82,16 @@ int run_uninstall(const UninstallOptions& options, std::ostream& out, std::ostre
   refresh_cve_file(patches, options.store, "uninstall", err);
   if (!failure.empty()) err << "lpmon uninstall: " << failure << '\n';
   if (removed.empty() && failure.empty() && !options.all) {
-    err << "lpmon uninstall: no installed release is named " << options.name
-        << " (lpmon list shows them); nothing was changed\n";
-    code = to_int(ExitCode::invalid_input);
+    // Not in the store: a patch of that name applied with lpmon apply is still reverted, and
+    // nothing at all is fine, as for lpmon revert (a rollout's rescue may run it twice).
+    if (patch_loaded(options.store.paths, options.name)) {
+      const StepResult reverted = revert_loaded(options.name, options.store, err);
+      code = reverted.exit_code;
+      if (!options.store.json) out << options.name << ": not installed; " << reverted.text << '\n';
+    } else {
+      err << "lpmon uninstall: nothing is installed or loaded under the name " << options.name
+          << " (lpmon list shows what is); nothing was changed\n";
+    }
   }
   if (options.store.json) {
     out << json{{"command", "uninstall"},
@@ -118,8 +125,8 @@ Command add_uninstall_command(CLI::App& lpmon) {
                                        "How long the unpatching transition may take (default 60s)");
   add_store_options(*uninstall, options->store);
   uninstall->footer(
-      "A release whose revert fails (exit 13: the kernel keeps retrying) stays installed. "
-      "Exit codes as lpmon revert; 6 when no release has that name.");
+      "A release whose revert fails (exit 13: the kernel keeps retrying) stays installed. A "
+      "name neither installed nor loaded changes nothing (exit 0). Exit codes as lpmon revert.");
   return {uninstall, [options](std::ostream& out, std::ostream& err) {
             if (!options->all && options->name.empty()) {
               err << "lpmon uninstall: give a NAME or --all\n";

@@ -105,9 +105,12 @@ TEST_F(StoreCliTest, UninstallOfAReleaseNotLoadedRemovesItAndRewritesTheCveFile)
 }
 
 TEST_F(StoreCliTest, UninstallOfAnUnknownNameChangesNothing) {
+  store::PatchStore patches(dir() / "store");
+  patches.add(LPMON_FIXES_V2_KO);
   const auto r = lpmon(with_tree({"uninstall", "nosuch"}));
-  EXPECT_EQ(r.exit_code, 6);
-  EXPECT_THAT(r.err, HasSubstr("no installed release is named nosuch"));
+  EXPECT_EQ(r.exit_code, 0);  // idempotent, as lpmon revert
+  EXPECT_THAT(r.err, HasSubstr("nothing is installed or loaded under the name nosuch"));
+  EXPECT_EQ(patches.level(LPMON_TEST_RELEASE).releases.size(), 1u);
 }
 
 // lpmon boot before it loads anything: kill switches, other kernels, the crash-loop guard.
