@@ -175,7 +175,7 @@ std::string refusal_from_log(const std::string& source, const std::string& log) 
   if (std::regex_search(
           log, m,
           std::regex(
-              R"(Found a (jump label|static call) at (\S+) using key (\S+), which is defined in a module)"))) {
+              R"(Found a (jump label|static call) at (\S+?),? using key (\S+), which is defined in a module)"))) {
     return source + ": " + m[2].str() + " uses a " + m[1].str() + " keyed in a module (" +
            m[3].str() + "): not supported in a livepatch; use static_key_enabled()";
   }
