@@ -80,6 +80,9 @@ crash)
 	in_transition() { [ "$(klp_attr lpmon_fixes_v2 transition)" = 1 ]; }
 	wait_for 60 "v2's transition stalled on the parked tasks" in_transition
 	log "resetting the guest in the middle of the load"
+	# sysrq b resets at once, without draining the serial line: give the lines above time to
+	# reach the host (the host checks the stall line, which came earlier, in any case).
+	sleep 1
 	echo b >/proc/sysrq-trigger
 	sleep 30
 	fail "the guest did not reset"
