@@ -17,8 +17,8 @@
 #include "header_changes.hpp"
 #include "lpmon/build/elf_object.hpp"
 #include "lpmon/build/lookup_table.hpp"
+#include "lpmon/util/process.hpp"
 #include "object_checks.hpp"
-#include "process.hpp"
 
 namespace lpmon::build {
 
@@ -50,7 +50,7 @@ fs::path script_path(const fs::path& scripts, const std::vector<std::string>& ar
   std::vector<std::string> args{(scripts / argv[0]).string()};
   args.insert(args.end(), argv.begin() + 1, argv.end());
   // Their progress (downloads, make prepare) goes to the user as it happens.
-  const ProcessResult r = run(args, {}, {}, true);
+  const ProcessResult r = run_process(args, {.output = ProcessOutput::capture_stdout});
   if (r.status == 3 && refusal_on_3) {
     throw Refused("the source of " + argv.back() + " cannot be prepared (see above)");
   }
@@ -98,9 +98,10 @@ struct Tree {
 fs::path compile(const Tree& tree, const std::string& object, bool function_sections,
                  const fs::path& into) {
   fs::remove(tree.root / object);
-  const ProcessResult r = run(tree.make(object, function_sections));
+  const ProcessResult r = run_process(tree.make(object, function_sections));
   if (r.status != 0 || !fs::exists(tree.root / object)) {
-    throw std::runtime_error("kbuild could not compile " + object + ":\n" + tail(r.output, 15));
+    throw std::runtime_error("kbuild could not compile " + object + ":\n" +
+                             last_lines(r.output, 15));
   }
   fs::create_directories((into / object).parent_path());
   fs::copy_file(tree.root / object, into / object, fs::copy_options::overwrite_existing);
@@ -134,7 +135,7 @@ fs::path module_file(const fs::path& kernel_root, const std::string& release,
         if (name == candidate + ".ko.xz") {
           const fs::path out = work / (module + ".ko");
           const ProcessResult r =
-              run({"sh", "-c", "xz -dc \"$0\" > \"$1\"", e.path().string(), out.string()});
+              run_process({"sh", "-c", "xz -dc \"$0\" > \"$1\"", e.path().string(), out.string()});
           if (r.status != 0) throw std::runtime_error("cannot decompress " + e.path().string());
           return out;
         }
@@ -158,7 +159,7 @@ std::vector<std::string> struct_sizes(const fs::path& vmlinux, const fs::path& c
              {"ORC_STRUCT_SIZE", "orc_entry"},
              {"PARA_STRUCT_SIZE", "paravirt_patch_site"},
              {"STATIC_CALL_STRUCT_SIZE", "static_call_site"}}) {
-      const ProcessResult r = run({"pahole", "-F", "btf", "-C", type, vmlinux.string()});
+      const ProcessResult r = run_process({"pahole", "-F", "btf", "-C", type, vmlinux.string()});
       std::smatch m;
       static const std::regex size(R"(/\* size: ([0-9]+),)");
       if (r.status == 0 && std::regex_search(r.output, m, size))
@@ -283,12 +284,12 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   result.kpatch_tools = differ->tools();
 
   // Exactly: no fuzz, so the diff means in this tree what it meant where it was written.
-  const ProcessResult dry =
-      run({"patch", "-p1", "-F0", "--dry-run", "-s", "-i", fs::absolute(request.patch).string()},
-          tree.root);
+  const ProcessResult dry = run_process(
+      {"patch", "-p1", "-F0", "--dry-run", "-s", "-i", fs::absolute(request.patch).string()},
+      {.cwd = tree.root});
   if (dry.status != 0) {
     throw Refused("the diff does not apply exactly to the source of " + request.release + ":\n" +
-                  tail(dry.output, 8));
+                  last_lines(dry.output, 8));
   }
 
   const fs::path work = request.work;
@@ -304,9 +305,11 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
     {
       PatchedTree guard(tree.root, files, work / "backup");
       const ProcessResult applied =
-          run({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()}, tree.root);
+          run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
+                      {.cwd = tree.root});
       if (applied.status != 0)
-        throw std::runtime_error("patch failed after a clean dry run:\n" + tail(applied.output, 8));
+        throw std::runtime_error("patch failed after a clean dry run:\n" +
+                                 last_lines(applied.output, 8));
       for (const auto& h : headers) new_text[h] = read_text(tree.root / h);
     }
     for (const auto& h : headers) {
@@ -375,9 +378,11 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   {
     PatchedTree guard(tree.root, files, work / "backup");
     const ProcessResult applied =
-        run({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()}, tree.root);
+        run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
+                    {.cwd = tree.root});
     if (applied.status != 0)
-      throw std::runtime_error("patch failed after a clean dry run:\n" + tail(applied.output, 8));
+      throw std::runtime_error("patch failed after a clean dry run:\n" +
+                               last_lines(applied.output, 8));
     for (auto& p : pending) {
       progress("compiling " + p.object + " after the diff");
       p.patched = compile(tree, p.object, true, work / "patched");
@@ -434,12 +439,12 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   result.output = work / (request.unit + ".o");
   std::vector<std::string> ld{"ld", "-r", "-o", result.output.string()};
   for (const auto& o : outputs) ld.push_back(o.string());
-  if (const ProcessResult r = run(ld); r.status != 0)
-    throw std::runtime_error("ld -r failed:\n" + tail(r.output, 8));
-  const ProcessResult sym = run({"objcopy", "--add-symbol",
-                                 "lpmon_funcs_" + request.unit + "=.kpatch.funcs:0,global,object",
-                                 result.output.string()});
-  if (sym.status != 0) throw std::runtime_error("objcopy failed:\n" + tail(sym.output, 8));
+  if (const ProcessResult r = run_process(ld); r.status != 0)
+    throw std::runtime_error("ld -r failed:\n" + last_lines(r.output, 8));
+  const ProcessResult sym = run_process(
+      {"objcopy", "--add-symbol", "lpmon_funcs_" + request.unit + "=.kpatch.funcs:0,global,object",
+       result.output.string()});
+  if (sym.status != 0) throw std::runtime_error("objcopy failed:\n" + last_lines(sym.output, 8));
 
   // The combined table's order: each entry's first field relocates to the new function.
   const ElfObject linked(result.output);
@@ -476,9 +481,10 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
 void finish_klp_module(const fs::path& tools, const fs::path& ko) {
   const fs::path tmp = ko.string() + ".pre-klp";
   fs::rename(ko, tmp);
-  const ProcessResult r = run({(tools / "create-klp-module").string(), "--no-klp-arch-sections",
-                               tmp.string(), ko.string()});
-  if (r.status != 0) throw std::runtime_error("create-klp-module failed:\n" + tail(r.output, 10));
+  const ProcessResult r = run_process({(tools / "create-klp-module").string(),
+                                       "--no-klp-arch-sections", tmp.string(), ko.string()});
+  if (r.status != 0)
+    throw std::runtime_error("create-klp-module failed:\n" + last_lines(r.output, 10));
 }
 
 }  // namespace lpmon::build

@@ -71,13 +71,14 @@ class KpatchDiffer : public Differ {
     std::vector<std::string> argv = objtool_;
     if (in_module) argv.push_back("--module");
     argv.push_back(object.string());
-    const ProcessResult r = run(argv);
+    const ProcessResult r = run_process(argv);
     if (r.status != 0)
-      throw std::runtime_error("objtool failed on " + object.string() + ":\n" + tail(r.output, 8));
+      throw std::runtime_error("objtool failed on " + object.string() + ":\n" +
+                               last_lines(r.output, 8));
   }
 
   std::string vmlinux_symbols(const fs::path& vmlinux_dbg) const override {
-    const ProcessResult r = run({"readelf", "-s", "--wide", vmlinux_dbg.string()});
+    const ProcessResult r = run_process({"readelf", "-s", "--wide", vmlinux_dbg.string()});
     if (r.status != 0) throw std::runtime_error("readelf failed on " + vmlinux_dbg.string());
     if (objtool_.empty()) return r.output;
     // objtool --link adds the prefix symbols (__pfx_f, just before f) at the end of the
@@ -118,9 +119,9 @@ class KpatchDiffer : public Differ {
   ProcessResult diff(const fs::path& orig, const fs::path& patched, const std::string& owner,
                      const fs::path& symbols, const fs::path& symvers, const std::string& unit,
                      const fs::path& out) const override {
-    return run({(tools_ / "create-diff-object").string(), orig.string(), patched.string(), owner,
-                symbols.string(), symvers.string(), unit, out.string()},
-               {}, sizes_);
+    return run_process({(tools_ / "create-diff-object").string(), orig.string(), patched.string(),
+                        owner, symbols.string(), symvers.string(), unit, out.string()},
+                       {.env = sizes_});
   }
 
   void finish_object(const fs::path& out) const override {
@@ -134,9 +135,10 @@ class KpatchDiffer : public Differ {
                           ".rela.orc_unwind_ip", ".orc_header"})
       argv.push_back(std::string("--remove-section=") + s);
     argv.push_back(out.string());
-    const ProcessResult r = run(argv);
+    const ProcessResult r = run_process(argv);
     if (r.status != 0)
-      throw std::runtime_error("objcopy failed on " + out.string() + ":\n" + tail(r.output, 8));
+      throw std::runtime_error("objcopy failed on " + out.string() + ":\n" +
+                               last_lines(r.output, 8));
   }
 
  private:
@@ -177,7 +179,8 @@ std::unique_ptr<Differ> choose_differ(const fs::path& scripts, const fs::path& t
                   "before 6.19; from 6.19 on the kernel's own `objtool klp diff` is the tool, "
                   "and lpmon does not drive it yet");
   }
-  const ProcessResult r = run({(scripts / "kpatch-tools.sh").string()}, {}, {}, true);
+  const ProcessResult r = run_process({(scripts / "kpatch-tools.sh").string()},
+                                      {.output = ProcessOutput::capture_stdout});
   if (r.status != 0) throw std::runtime_error("kpatch-tools.sh failed (see above)");
   std::string last = trim(r.output);
   if (const auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);

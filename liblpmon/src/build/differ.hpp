@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "process.hpp"
+#include "lpmon/util/process.hpp"
 
 namespace lpmon::build {
 

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "lpmon/build/diff_build.hpp"
-#include "process.hpp"
+#include "lpmon/util/process.hpp"
 
 namespace lpmon::build {
 
@@ -222,7 +222,7 @@ std::vector<std::string> header_users(const fs::path& tree, const std::string& h
     argv.push_back(f);
   }
   argv.push_back(".");
-  const ProcessResult r = run(argv, tree);
+  const ProcessResult r = run_process(argv, {.cwd = tree});
   if (r.status > 1) throw std::runtime_error("grep failed in " + tree.string());
   std::vector<std::string> sources, headers;
   std::istringstream in(r.output);
