@@ -50,5 +50,9 @@ Command add_calls_command(CLI::App& lpmon);
 Command add_apply_command(CLI::App& lpmon);
 Command add_revert_command(CLI::App& lpmon);
 Command add_verify_command(CLI::App& lpmon);
+Command add_install_command(CLI::App& lpmon);
+Command add_uninstall_command(CLI::App& lpmon);
+Command add_list_command(CLI::App& lpmon);
+Command add_boot_command(CLI::App& lpmon);
 
 }  // namespace lpmon::cli

@@ -37,9 +37,11 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   app.footer(exit_codes_footer("Exit codes:\n", kExitCodeDocs));
 
   const std::vector<Command> commands{
-      add_status_command(app),  add_trace_command(app),  add_build_command(app),
-      add_inspect_command(app), add_gate_command(app),   add_calls_command(app),
-      add_apply_command(app),   add_revert_command(app), add_verify_command(app),
+      add_status_command(app),  add_trace_command(app),     add_build_command(app),
+      add_inspect_command(app), add_gate_command(app),      add_calls_command(app),
+      add_apply_command(app),   add_revert_command(app),    add_verify_command(app),
+      add_install_command(app), add_uninstall_command(app), add_list_command(app),
+      add_boot_command(app),
   };
 
   try {

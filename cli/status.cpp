@@ -10,6 +10,7 @@
 #include "lpmon/rollout/recovery.hpp"
 #include "lpmon/util/clock.hpp"
 #include "lpmon/util/text.hpp"
+#include "store/installed_status.hpp"
 #include "text_report.hpp"
 
 namespace lpmon::cli {
@@ -346,11 +347,17 @@ Command add_status_command(CLI::App& lpmon) {
     bool json = false;
     KernelPaths paths;
     rollout::StatePaths state;
+    std::filesystem::path store_root{store::kDefaultStoreRoot};
   };
   auto options = std::make_shared<Options>();
   CLI::App* status = lpmon.add_subcommand(
       "status", "Show the kernel's livepatches and whether patching is complete");
   status->add_flag("--json", options->json, "Print one JSON object instead of text");
+  status
+      ->add_option("--store-root", options->store_root,
+                   "The patch store whose installed release is shown (default " +
+                       std::string(store::kDefaultStoreRoot) + ")")
+      ->type_name("DIR");
   add_kernel_root_options(*status, options->paths);
   status->add_option("--run-dir", options->state.run_dir, "Where lpmon apply's lock is")
       ->type_name("DIR");
@@ -361,12 +368,15 @@ Command add_status_command(CLI::App& lpmon) {
   return {status, [options](std::ostream& out, std::ostream& err) {
             const StatusReport report = build_status_report(options->paths);
             const rollout::RunState runs = rollout::run_state(options->state);
+            const auto installed = read_installed_level(options->store_root, options->paths, err);
             if (options->json) {
               json j = status_to_json(report);
               j["run"] = run_state_json(runs);
+              j["installed"] = installed ? store::to_json(*installed) : json(nullptr);
               out << j.dump(2) << '\n';
             } else {
               out << render_status_text(report) << render_run_state(runs);
+              if (installed) render_installed(out, *installed);
             }
             if (report.state == LivepatchState::unknown) {
               err << "lpmon: some livepatch state could not be read; the report lists the errors\n";

@@ -18,6 +18,10 @@ set(LPMON_VM_DIR "${CMAKE_SOURCE_DIR}/tests/vm")
 # Modules of the test kernel itself that every guest loads at boot: the NIC for scenarios
 # that forward a port (run-guest.sh --forward).
 set(LPMON_VM_KERNEL_MODULES e1000)
+# Modules in every initramfs that only the scenarios needing them load: a virtio disk with
+# ext4 (the patch store across reboots, vm.store_reboots), in load order.
+set(LPMON_VM_KERNEL_MODULES_ON_DEMAND virtio_ring virtio virtio_pci_legacy_dev
+    virtio_pci_modern_dev virtio_pci virtio_blk crc16 mbcache jbd2 crc32c_generic ext4)
 
 # Guests boot exactly the releases lpmon's modules are built for (lpmon_kmod_kernels).
 include(Kmod)
@@ -44,6 +48,9 @@ function(lpmon_vm_initramfs)
   endforeach()
   foreach(name IN LISTS LPMON_VM_KERNEL_MODULES)
     list(APPEND common_args --kernel-module "${name}")
+  endforeach()
+  foreach(name IN LISTS LPMON_VM_KERNEL_MODULES_ON_DEMAND)
+    list(APPEND common_args --kernel-module-on-demand "${name}")
   endforeach()
   set(outputs)
   lpmon_kmod_kernels(kernels)

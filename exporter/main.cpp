@@ -16,8 +16,10 @@
 #include "log.hpp"
 #include "lpmon/bpf/bpf_stats.hpp"
 #include "lpmon/kernel_paths.hpp"
+#include "lpmon/store/patch_store.hpp"
 #include "merged_collector.hpp"
 #include "privileges.hpp"
+#include "store_collector.hpp"
 #include "transition_collector.hpp"
 #include "web_config.hpp"
 
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
   std::string calls_mode(lpmon::bpf::mode_name(lpmon::bpf::kDefaultTiming));
   std::uint32_t sample_every = lpmon::bpf::kDefaultSampleEvery;
   lpmon::KernelPaths paths;
+  std::filesystem::path store_root{lpmon::store::kDefaultStoreRoot};
   app.add_option("--web.listen-address", listen_address,
                  "Address to listen on (:9812 for every address)")
       ->capture_default_str();
@@ -116,6 +119,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2u, 1u << 30));
   app.add_flag("--bpf.stats", bpf_stats,
                "Publish the run time of lpmon's probes (turns on the kernel's BPF statistics)");
+  app.add_option("--store.root", store_root, "The patch store whose CVEs are published")
+      ->capture_default_str();
   app.add_option("--sysfs-root", paths.sysfs, "Where sysfs is mounted (for tests)")
       ->capture_default_str()
       ->group("Testing");
@@ -171,6 +176,7 @@ int main(int argc, char** argv) {
 
   auto collectors = std::make_shared<lpmon::exporter::MergedCollector>();
   collectors->add(std::make_shared<lpmon::exporter::LivepatchCollector>(paths, LPMON_VERSION));
+  collectors->add(std::make_shared<lpmon::exporter::StoreCollector>(paths, store_root));
   std::shared_ptr<lpmon::exporter::TransitionCollector> transitions;
   if (!no_bpf) {
     transitions = std::make_shared<lpmon::exporter::TransitionCollector>(paths, publish_costs);

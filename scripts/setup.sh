@@ -65,6 +65,8 @@ packages=(
   # bench.exporter_scrape: load generator, and the exporter it is compared against
   wrk prometheus-node-exporter
   qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+  # vm.store_reboots: the guest's persistent store disk (mkfs.ext4); the boot unit's check
+  e2fsprogs systemd
   # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
   # GNU/procps tools their scripts call, copied from here into the guest
   bash-static coreutils diffutils procps

@@ -98,7 +98,7 @@ touch "$work/h3/fail-apply"
 rollout wave2.log
 expect_eq "$rc" 2 "a failed apply in wave 2 fails the playbook"
 expect_eq "$(state)" h1 "wave 2 is reverted, wave 1 keeps the patch"
-expect_eq "$(calls h2 revert)" 1 "h2, whose apply passed, is reverted with its wave"
+expect_eq "$(calls h2 uninstall)" 1 "h2, whose apply passed, is reverted with its wave"
 expect_eq "$(calls control gate)" 1 "wave 2 is not gated"
 expect_grep "$work/wave2.log" 'stopped at wave h2, h3: lpmon apply failed: h3: lpmon apply exited 12: gate host.yaml' "the failure names the host and the gate's reason"
 show_log wave2.log
@@ -108,7 +108,7 @@ touch "$work/gate-fails"
 rollout gate.log
 expect_eq "$rc" 2 "a failed wave gate fails the playbook"
 expect_eq "$(state)" "" "the first wave is reverted"
-expect_eq "$(calls h2 apply)$(calls h3 apply)" 00 "hosts 2 and 3 are never touched"
+expect_eq "$(calls h2 install)$(calls h3 install)" 00 "hosts 2 and 3 are never touched"
 expect_grep "$work/gate.log" 'wave gate wave.yaml: Failed (exit 1): patch-enabled-everywhere' "the failure gives the wave gate's verdict and reason"
 show_log gate.log
 
@@ -117,7 +117,7 @@ touch "$work/h2/fail-status"
 rollout preflight.log
 expect_eq "$rc" 2 "a failed preflight fails the playbook"
 expect_eq "$(state)" h1 "wave 1 keeps the patch"
-expect_eq "$(calls h3 apply)$(calls h2 revert)$(calls h3 revert)" 000 "nothing of wave 2 is applied or reverted"
+expect_eq "$(calls h3 install)$(calls h2 uninstall)$(calls h3 uninstall)" 000 "nothing of wave 2 is applied or reverted"
 expect_eq "$(find "$work/h3" -name '*.ko' | wc -l)" 0 "nothing is copied to wave 2"
 expect_grep "$work/preflight.log" 'preflight failed: h2: lpmon status exited 5' "the failure says which host failed preflight and why"
 show_log preflight.log
@@ -219,7 +219,7 @@ touch "$work/h2/fail-install"
 with_packages pkg-fail.log
 expect_eq "$rc" 2 "a failed package install fails the playbook"
 expect_eq "$(state)" h1 "wave 1 keeps the patch, wave 2 is not patched"
-expect_eq "$(calls h2 apply)$(calls h3 apply)$(calls h2 revert)$(calls h3 revert)" 0000 \
+expect_eq "$(calls h2 install)$(calls h3 install)$(calls h2 uninstall)$(calls h3 uninstall)" 0000 \
   "nothing of wave 2 is applied or reverted"
 expect_grep "$work/pkg-fail.log" 'lpmon packages are not installed on every host of the wave: h2: installing lpmon_9.0-1_all.deb, lpmon-exporter_9.0-1_all.deb exited 100: E: stand-in install failure' \
   "the failure names the host and apt's error"

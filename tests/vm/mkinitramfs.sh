@@ -9,14 +9,16 @@ usage() {
   cat <<'EOF2'
 usage: mkinitramfs.sh --out FILE --guest-dir DIR --kernel-root DIR --release REL
                       [--kmod FILE.ko]... [--bin FILE]... [--kernel-module NAME]...
-                      [--modules-dir DIR]
+                      [--kernel-module-on-demand NAME]... [--modules-dir DIR]
 
+  --kernel-module-on-demand  put a module of the kernel into /lib/modules/REL without
+             loading it at boot; a scenario that needs it (e.g. a virtio disk) loads it
   --modules-dir DIR  the kernel's modules (default: KERNEL-ROOT/lib/modules/REL)
 EOF2
 }
 
 out= guest_dir= kernel_root= release= moddir=
-kmods=() bins=() kernel_modules=()
+kmods=() bins=() kernel_modules=() on_demand=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --out) out=$2; shift 2 ;;
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
   --kmod) kmods+=("$2"); shift 2 ;;
   --bin) bins+=("$2"); shift 2 ;;
   --kernel-module) kernel_modules+=("$2"); shift 2 ;;
+  --kernel-module-on-demand) on_demand+=("$2"); shift 2 ;;
   --modules-dir) moddir=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) echo "mkinitramfs: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -79,6 +82,18 @@ for name in "${kernel_modules[@]}"; do
   *) cp "$src" "$stage/lib/modules/$release/$name.ko" ;;
   esac
   echo "$name" >>"$stage/lib/modules/$release/load-order"
+done
+
+# Modules a scenario loads itself. One a kernel lacks (built in, or renamed) is left out:
+# the scenario that needs it says so.
+for name in "${on_demand[@]}"; do
+  src=$(find "$moddir" -name "$name.ko" -o -name "$name.ko.xz" | head -n 1)
+  [ -n "$src" ] || { echo "mkinitramfs: note: kernel module $name not found under $moddir" >&2; continue; }
+  mkdir -p "$stage/lib/modules/$release"
+  case "$src" in
+  *.xz) xz -dc "$src" >"$stage/lib/modules/$release/$name.ko" ;;
+  *) cp "$src" "$stage/lib/modules/$release/$name.ko" ;;
+  esac
 done
 
 # The console device must exist before devtmpfs is mounted, for /init's first output.

@@ -11,11 +11,13 @@ usage: run-guest.sh --kernel VMLINUZ --initramfs BASE.cpio --scenario SCRIPT --o
                     [--timeout SECONDS] [--smp N] [--memory SIZE] [--name NAME]
                     [--forward HOST-PORT:GUEST-PORT]... [--file SRC:GUEST-PATH]...
                     [--accel tcg|kvm] [--quiet] [--kernel-problems fail|report]
+                    [--append KERNEL-ARGS]
                     [-- EXTRA-QEMU-ARGS...]
 
   --forward  user-mode networking with a forward from 127.0.0.1:HOST-PORT on the host
              to GUEST-PORT in the guest (10.0.2.15); without it the guest has no network
   --file     put SRC into the guest at GUEST-PATH (relative to /), e.g. certificates
+  --append   more kernel command line (e.g. lpmon.disable=1)
   --accel    tcg (default: /dev/kvm cannot run a guest on lpmon's CI hosts) or kvm
   --kernel-problems  fail (default): an Oops, BUG, WARNING, call trace or unexpected taint
              in the guest's kernel log fails the scenario (scan-kernel-log.sh); report: the
@@ -24,7 +26,7 @@ EOF2
 }
 
 kernel= initramfs= scenario= out= timeout_s=120 smp=2 memory=1G name= quiet=0 accel=tcg
-kernel_problems=fail
+kernel_problems=fail append=
 extra=() forwards=() files=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
   --kernel-problems) kernel_problems=$2; shift 2 ;;
   --forward) forwards+=("$2"); shift 2 ;;
   --file) files+=("$2"); shift 2 ;;
+  --append) append=$2; shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage; exit 0 ;;
   *) echo "run-guest: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -89,7 +92,7 @@ esac
 
 # no_timer_check: on a loaded host a TCG guest's timer can tick too slowly for the boot-time
 # IO-APIC timer check, which 6.12 answers with a panic; the check is for broken hardware.
-cmdline='console=ttyS0 quiet loglevel=5 panic=-1 no_timer_check'
+cmdline="console=ttyS0 quiet loglevel=5 panic=-1 no_timer_check${append:+ $append}"
 start=$(date +%s.%N)
 timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
   "${accel_args[@]}" -m "$memory" -smp "$smp" -display none -monitor none -no-reboot "${net[@]}" \

@@ -10,7 +10,8 @@
 # One boot serves them all: B and C upgrade from A's v1, so they come after it.
 # usage: rollout.sh RUN_GUEST_ARGS... (as run-guest.sh; --out is the parent of each guest's)
 #   scenario C: lpmon_fixes_v2_no0002 applies cleanly on host 1, but the wave's Prometheus gate
-#               wants CVE-2099-0002 fixed: the rescue's lpmon revert takes the patch off host 1.
+#               wants CVE-2099-0002 fixed: the rescue's lpmon uninstall takes the patch off
+#               host 1 and reinstates v1 from its patch store (lpmon install put it there).
 # Needs LPMON (the host's lpmon binary) and LPMON_PATCH_V1, _V2, _V2_NO0002 (the .ko files).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -290,8 +291,9 @@ expect_eq "$(value "max_over_time(lpmon_patch_enabled{patch=\"lpmon_fixes_v2_no0
   "scenario C: Prometheus saw lpmon_fixes_v2_no0002 enabled on fleet-1 before the revert"
 expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v2_no0002)" absent "fleet-1: lpmon_fixes_v2_no0002 reverted by the rescue"
 expect_eq "$(module_loaded fleet-1 lpmon_fixes_v2_no0002)" unloaded "fleet-1: lpmon_fixes_v2_no0002 module"
-# Atomic replace: the patch that replaced v1 took it over; reverting it leaves fleet-1 unpatched.
-expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v1)" absent "fleet-1: lpmon_fixes_v1, replaced by the reverted patch"
+# Atomic replace freed v1 when the new patch completed; the rescue's lpmon uninstall goes back
+# to the release installed before, loaded again from fleet-1's patch store.
+expect_eq "$(sysfs_patch fleet-1 lpmon_fixes_v1)" 1 "fleet-1: lpmon_fixes_v1, the previous release, enabled again"
 for h in fleet-2 fleet-3; do
   expect_eq "$(patch_files "$h" lpmon_fixes_v2_no0002)" 0 "$h: never touched: lpmon_fixes_v2_no0002 files"
   expect_eq "$(sysfs_patch "$h" lpmon_fixes_v1)" 1 "$h: lpmon_fixes_v1 still enabled"
