@@ -64,7 +64,8 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   # bench.exporter_scrape: load generator, and the exporter it is compared against
   wrk prometheus-node-exporter
-  qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+  # qemu-system-x86: QEMU 10, from bookworm-backports on Debian 12 (scripts/install-qemu.sh)
+  busybox-static cpio xz-utils zstd kmod
   # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
   # GNU/procps tools their scripts call, copied from here into the guest
   bash-static coreutils diffutils procps
@@ -134,6 +135,7 @@ resolve_abi() {
 if [ "$install_packages" -eq 1 ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 (bookworm)"
   install_missing "${packages[@]}"
+  "$repo_root/scripts/install-qemu.sh" || die "could not install QEMU 10 (see above)"
 fi
 
 if [ ${#kernel_abis[@]} -eq 0 ]; then
