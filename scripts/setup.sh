@@ -76,6 +76,9 @@ packages=(
   chromium python3 python3-pil
   # lpmon build --diff: `make prepare` of Debian's kernel source with the kernel's compiler
   flex bison bc gcc-12 patch
+  # Debian packages (scripts/build-debs.sh, packaging.*): man pages from --help, lintian,
+  # systemd-analyze verify of the packaged units, a clean Debian 12 root to install them in
+  help2man lintian systemd mmdebstrap
 )
 
 apt_updated=0
@@ -217,3 +220,19 @@ log "ready: ${releases[*]} in $build_dir/test-kernel"
 
 # kpatch's create-diff-object and create-klp-module for lpmon build --diff, in the cache.
 "$repo_root/scripts/kpatch-tools.sh" >/dev/null || die "could not build kpatch's tools"
+
+# --- a clean, minimal Debian 12 root (mmdebstrap, apt variant), cached: packaging.chroot
+# installs lpmon's packages into a fresh copy of it with apt.
+debian_root="$build_dir/debian-root/bookworm-apt.tar"
+if [ ! -f "$debian_root" ]; then
+  command -v mmdebstrap >/dev/null || die "mmdebstrap not found (package mmdebstrap)"
+  log "creating a minimal Debian 12 root for the package test (mmdebstrap)"
+  mkdir -p "$(dirname "$debian_root")"
+  mirror=${LPMON_DEBIAN_MIRROR:-http://deb.debian.org}
+  as_root mmdebstrap --quiet --variant=apt --mode=root --format=tar bookworm "$debian_root.tmp" \
+    "deb $mirror/debian bookworm main" "deb $mirror/debian bookworm-updates main" \
+    "deb $mirror/debian-security bookworm-security main" </dev/null ||
+    die "mmdebstrap bookworm failed (the Debian registry must be reachable; LPMON_DEBIAN_MIRROR)"
+  as_root chown "$(id -u):$(id -g)" "$debian_root.tmp"
+  mv "$debian_root.tmp" "$debian_root"
+fi

@@ -36,7 +36,7 @@ expect=()
 # Each kernel line asked for has its guest tests (kernel-6.1, kernel-6.12), unless ABIs are pinned.
 lines=${LPMON_KERNEL_LINES:-6.1,6.12} kernel_labels=
 [ -n "${LPMON_KERNEL_ABI:-}" ] || kernel_labels=",kernel-${lines//,/,kernel-}"
-[ $# -eq 0 ] && expect=(--expect-labels "unit,bench,lint,build,gate,dashboards,vm,verify,fleet,fuzz,exporter$kernel_labels")
+[ $# -eq 0 ] && expect=(--expect-labels "unit,bench,lint,build,gate,dashboards,vm,verify,fleet,fuzz,exporter,packaging$kernel_labels")
 check_rc=0
 scripts/check-test-run.py --registered build/Testing/lpmon-registered.json --junit "$results" \
   "${expect[@]}" || check_rc=$?

@@ -163,5 +163,67 @@ expect_grep "$work/single-mismatch.log" 'is built for kernel 6.1.0-57-amd64, not
   "the failure says which kernel the module is for"
 show_log single-mismatch.log
 
+# Packages (role lpmon_packages): each wave's hosts get lpmon's .deb files before the patch.
+# Stand-in packages, installed by the real dpkg into an empty root per host; a host with a
+# file fail-install fails its install.
+for p in lpmon lpmon-exporter; do
+  mkdir -p "$work/pkg/$p/DEBIAN" "$work/pkg/$p/usr/share/doc/$p"
+  printf 'Package: %s\nVersion: 9.0-1\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: stand-in\n' \
+    "$p" >"$work/pkg/$p/DEBIAN/control"
+  echo "$p" >"$work/pkg/$p/usr/share/doc/$p/marker"
+  dpkg-deb --root-owner-group --build "$work/pkg/$p" "$work/${p}_9.0-1_all.deb" >/dev/null
+done
+cat >"$work/install-debs" <<'EOF2'
+#!/bin/sh
+# install-debs HOST_DIR DEB...: dpkg -i into HOST_DIR/root, logged to HOST_DIR/dpkg-calls
+host=$1
+shift
+echo "$*" >>"$host/dpkg-calls"
+[ -e "$host/fail-install" ] && { echo "E: stand-in install failure"; exit 100; }
+mkdir -p "$host/root/var/lib/dpkg/info" "$host/root/var/lib/dpkg/updates"
+touch "$host/root/var/lib/dpkg/status"
+exec dpkg --root="$host/root" --force-script-chrootless --log=/dev/null -i "$@"
+EOF2
+chmod +x "$work/install-debs"
+with_packages() {
+  local log=$1
+  shift
+  rollout "$log" -e "{\"lpmon_packages\": [\"$work/lpmon_9.0-1_all.deb\", \"$work/lpmon-exporter_9.0-1_all.deb\"]}" \
+    -e "lpmon_package_dir=$work/{{ inventory_hostname }}/debs" \
+    -e "lpmon_package_query='dpkg-query --root=$work/{{ inventory_hostname }}/root'" \
+    -e "lpmon_package_install='$work/install-debs $work/{{ inventory_hostname }}'" "$@"
+}
+# installed HOST: the packages dpkg has installed in HOST's root
+installed() {
+  dpkg-query --root="$work/$1/root" -W -f='${Package}=${Version} ' lpmon lpmon-exporter 2>/dev/null | sed 's/ $//'
+}
+dpkg_calls() { if [ -f "$work/$1/dpkg-calls" ]; then wc -l <"$work/$1/dpkg-calls"; else echo 0; fi; }
+reset
+with_packages pkg-check.log --check
+expect_eq "$rc" 0 "--check with packages passes"
+expect_eq "$(dpkg_calls h1)$(dpkg_calls h2)$(dpkg_calls h3)" 000 "--check installs nothing"
+reset
+with_packages pkg.log
+expect_eq "$rc" 0 "a rollout with packages succeeds"
+expect_eq "$(installed h1)/$(installed h2)/$(installed h3)" \
+  "lpmon=9.0-1 lpmon-exporter=9.0-1/lpmon=9.0-1 lpmon-exporter=9.0-1/lpmon=9.0-1 lpmon-exporter=9.0-1" \
+  "every host has both packages installed"
+expect_eq "$(state)" "h1 h2 h3" "and is patched"
+show_log pkg.log
+with_packages pkg-again.log
+expect_eq "$rc" 0 "a second run with packages succeeds"
+expect_eq "$(dpkg_calls h1)$(dpkg_calls h2)$(dpkg_calls h3)" 111 "a second run installs nothing again"
+expect_eq "$(grep -c '^changed: ' "$work/pkg-again.log")" 0 "a second run with packages changes nothing"
+reset
+touch "$work/h2/fail-install"
+with_packages pkg-fail.log
+expect_eq "$rc" 2 "a failed package install fails the playbook"
+expect_eq "$(state)" h1 "wave 1 keeps the patch, wave 2 is not patched"
+expect_eq "$(calls h2 apply)$(calls h3 apply)$(calls h2 revert)$(calls h3 revert)" 0000 \
+  "nothing of wave 2 is applied or reverted"
+expect_grep "$work/pkg-fail.log" 'lpmon packages are not installed on every host of the wave: h2: installing lpmon_9.0-1_all.deb, lpmon-exporter_9.0-1_all.deb exited 100: E: stand-in install failure' \
+  "the failure names the host and apt's error"
+show_log pkg-fail.log
+
 echo "playbook flow: $([ "$failed" -eq 0 ] && echo passed || echo FAILED)"
 exit "$failed"
