@@ -1,7 +1,5 @@
 #include "build_command.hpp"
 
-#include <sys/utsname.h>
-
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -13,8 +11,12 @@
 #include "lpmon/build/diff_build.hpp"
 #include "lpmon/build/fix_units.hpp"
 #include "lpmon/build/patch_module.hpp"
+#include "lpmon/errors.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_image.hpp"
+#include "lpmon/kernel_info.hpp"
+#include "lpmon/module_inspector.hpp"
+#include "lpmon/util/clock.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -34,21 +36,25 @@ fs::path lpmon_scripts_dir() {
   return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "share" / "lpmon";
 }
 
+// The running kernel's release; empty when /proc cannot tell (then no release matches it).
 std::string running_release() {
-  utsname u{};
-  uname(&u);
-  return u.release;
+  try {
+    return kernel_release(KernelPaths{});
+  } catch (const KernelError&) {
+    return {};
+  }
+}
+
+// Where the running kernel shows its BTF (raw: no version banner).
+fs::path running_btf(const std::string& object) {
+  return KernelPaths{}.sysfs / "kernel/btf" / object;
 }
 
 std::string build_time() {
   // Reproducible builds set SOURCE_DATE_EPOCH; the module then does not change with the clock.
   std::time_t t = std::time(nullptr);
   if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH")) t = std::strtoll(epoch, nullptr, 10);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+  return utc_timestamp(std::chrono::system_clock::from_time_t(t), 0);
 }
 
 struct Target {
@@ -84,15 +90,16 @@ Target resolve_target(const BuildOptions& options, const std::string& kernel) {
     target.kernel_btf = *options.kernel_btf;
   } else if (fs::exists(target.kdir / "vmlinux")) {
     target.kernel_btf = target.kdir / "vmlinux";
-  } else if (running_release() == target.release && fs::exists("/sys/kernel/btf/vmlinux")) {
-    target.kernel_btf = "/sys/kernel/btf/vmlinux";
+  } else if (auto found = find_kernel_btf(target.release, KernelPaths{})) {
+    target.kernel_btf = *found;
   } else {
     throw BuildError("no BTF of kernel " + target.release +
                      " to check the fixes' functions against: pass --kernel-btf <its vmlinux>");
   }
   // Raw BTF has no version banner; the running kernel's own is the one raw BTF we can place.
   std::optional<std::string> btf_release = vmlinux_release(target.kernel_btf);
-  if (!btf_release && fs::equivalent(target.kernel_btf, "/sys/kernel/btf/vmlinux")) {
+  std::error_code ec;
+  if (!btf_release && fs::equivalent(target.kernel_btf, running_btf("vmlinux"), ec)) {
     btf_release = running_release();
   }
   if (!btf_release) {
@@ -125,8 +132,8 @@ void verify_functions(const FixSelection& selection, const Target& target,
     fs::path module_btf;
     if (auto it = options.object_btf.find(object); it != options.object_btf.end()) {
       module_btf = it->second;
-    } else if (running_release() == target.release && fs::exists("/sys/kernel/btf/" + object)) {
-      module_btf = "/sys/kernel/btf/" + object;
+    } else if (running_release() == target.release && fs::exists(running_btf(object))) {
+      module_btf = running_btf(object);
     } else {
       throw BuildError("cannot check the functions of object '" + object + "': pass --object-btf " +
                        object + "=<" + object + ".ko built with BTF>");

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <ostream>
+#include <string>
 
+#include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_paths.hpp"
 
 namespace lpmon::cli {
@@ -15,6 +17,23 @@ struct Command {
   CLI::App* app;
   std::function<int(std::ostream& out, std::ostream& err)> run;
 };
+
+// "Exit codes..." tables at the end of --help: a heading, then a line per code as
+// "  12  meaning", from one of liblpmon's tables (kExitCodeDocs, kGateExitCodeDocs), those
+// codes `keep` accepts, each meaning followed by `suffix`.
+template <typename Docs>
+std::string exit_codes_footer(std::string heading, const Docs& docs,
+                              const std::function<bool(int)>& keep = {},
+                              const std::string& suffix = {}) {
+  for (const auto& doc : docs) {
+    const int code = to_int(doc.code);
+    if (keep && !keep(code)) continue;
+    const std::string number = std::to_string(code);
+    heading += std::string(number.size() < 4 ? 4 - number.size() : 0, ' ') + number + "  " +
+               std::string(doc.meaning) + suffix + "\n";
+  }
+  return heading;
+}
 
 // A directory that must exist, shown as "DIR" in --help.
 const CLI::Validator& existing_dir();

@@ -9,19 +9,6 @@
 #include "lpmon/exit_codes.hpp"
 
 namespace lpmon::cli {
-namespace {
-
-std::string exit_codes_footer() {
-  std::string footer = "Exit codes:\n";
-  for (const ExitCodeDoc& doc : kExitCodeDocs) {
-    const std::string code = std::to_string(to_int(doc.code));
-    footer += std::string(4 - code.size(), ' ') + code + "  " + std::string(doc.meaning) + "\n";
-  }
-  return footer;
-}
-
-}  // namespace
-
 const CLI::Validator& existing_dir() {
   // Without a description the check does not append ":DIR" to the DIR placeholder in --help.
   static const CLI::Validator validator = CLI::ExistingDirectory.description("");
@@ -47,7 +34,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   CLI::App app{"Observe and gate Linux kernel livepatching.", "lpmon"};
   app.set_version_flag("--version", "lpmon " LPMON_VERSION);
   app.require_subcommand(1);
-  app.footer(exit_codes_footer());
+  app.footer(exit_codes_footer("Exit codes:\n", kExitCodeDocs));
 
   const std::vector<Command> commands{
       add_status_command(app),  add_trace_command(app),  add_build_command(app),

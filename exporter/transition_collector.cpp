@@ -67,49 +67,26 @@ TransitionCollector::~TransitionCollector() {
 }
 
 void TransitionMetrics::record(const bpf::TraceEvent& event) {
-  if (const auto* transition = std::get_if<bpf::TransitionEvent>(&event)) {
-    record_transition(*transition);
-  } else if (const auto* round = std::get_if<bpf::RoundEvent>(&event)) {
-    if (auto it = in_flight_.find(round->patch); it != in_flight_.end()) {
-      it->second.last_round = *round;
-    }
-  }
+  if (const auto ended = reducer_.record(event)) count_end(*ended);
 }
 
-void TransitionMetrics::record_transition(const bpf::TransitionEvent& event) {
-  switch (event.kind) {
-    case bpf::TransitionKind::start:
-      in_flight_[event.patch] = {event.timestamp, event.patching, {}};
-      break;
-    case bpf::TransitionKind::in_progress:  // began before the tracer attached
-      in_flight_[event.patch] = {event.timestamp - event.duration, event.patching, {}};
-      break;
-    case bpf::TransitionKind::reverse:
-      if (auto it = in_flight_.find(event.patch); it != in_flight_.end()) {
-        it->second.patching = event.patching;
-      }
-      break;
-    case bpf::TransitionKind::end: {
-      in_flight_.erase(event.patch);
-      const std::string direction = direction_name(event.patching);
-      ++transitions_[{event.patch, direction, std::string(to_string(event.result))}];
-      // Begun before the tracer attached: its duration is only what was seen of it.
-      if (event.began_before_trace) break;
-      Histogram& h = durations_[direction];
-      const auto& bounds = duration_buckets();
-      if (h.bucket_counts.empty()) h.bucket_counts.assign(bounds.size(), 0);
-      const double seconds = std::chrono::duration<double>(event.duration).count();
-      for (std::size_t i = 0; i < bounds.size(); ++i) {
-        if (seconds <= bounds[i]) {
-          ++h.bucket_counts[i];
-          break;
-        }
-      }
-      ++h.count;
-      h.sum += seconds;
+void TransitionMetrics::count_end(const bpf::TransitionState& ended) {
+  const std::string direction = direction_name(ended.patching);
+  ++transitions_[{ended.patch, direction, std::string(to_string(ended.result))}];
+  // Begun before the tracer attached: its duration is only what was seen of it.
+  if (ended.began_before_trace) return;
+  Histogram& h = durations_[direction];
+  const auto& bounds = duration_buckets();
+  if (h.bucket_counts.empty()) h.bucket_counts.assign(bounds.size(), 0);
+  const double seconds = std::chrono::duration<double>(ended.duration).count();
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    if (seconds <= bounds[i]) {
+      ++h.bucket_counts[i];
       break;
     }
   }
+  ++h.count;
+  h.sum += seconds;
 }
 
 std::vector<MetricFamily> TransitionCollector::Collect() const {
@@ -167,7 +144,9 @@ std::vector<MetricFamily> TransitionMetrics::families(std::chrono::nanoseconds n
                    "Age of the livepatch transition in progress, by patch and direction.",
                    MetricType::Gauge,
                    {}};
-  for (const auto& [patch, flight] : in_flight_) {
+  // Only transitions whose start was seen have an age; rounds alone say too little.
+  for (const auto& [patch, flight] : reducer_.in_flight()) {
+    if (!flight.start_seen) continue;
     ClientMetric m;
     m.label = {{"patch", patch}, {"direction", direction_name(flight.patching)}};
     m.gauge.value = std::chrono::duration<double>(now - flight.started).count();
@@ -180,8 +159,9 @@ std::vector<MetricFamily> TransitionMetrics::families(std::chrono::nanoseconds n
                        "by reason.",
                        MetricType::Gauge,
                        {}};
-  for (const auto& [patch, flight] : in_flight_) {
-    const auto& r = flight.last_round;
+  for (const auto& [patch, flight] : reducer_.in_flight()) {
+    if (!flight.start_seen) continue;
+    const bpf::RoundEvent r = flight.last_round.value_or(bpf::RoundEvent{});
     for (const auto& [reason, n] :
          {std::pair{bpf::BlockReason::running, r.running},
           {bpf::BlockReason::unreliable_stack, r.unreliable_stack},

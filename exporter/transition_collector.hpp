@@ -13,14 +13,16 @@
 #include <tuple>
 #include <vector>
 
+#include "lpmon/bpf/transition_reducer.hpp"
 #include "lpmon/bpf/transition_tracer.hpp"
 #include "lpmon/kernel_paths.hpp"
 
 namespace lpmon::exporter {
 
-// What the transition tracer's events add up to: transitions by patch, direction and
-// result, a duration histogram by direction, and for each transition in flight its age and
-// the tasks its last round could not switch. No locking, no clock: the collector adds those.
+// What the transition tracer's events add up to (liblpmon's TransitionReducer): transitions
+// by patch, direction and result, a duration histogram by direction, and for each transition
+// in flight its age and the tasks its last round could not switch. No locking, no clock: the
+// collector adds those.
 class TransitionMetrics {
  public:
   void record(const bpf::TraceEvent& event);
@@ -33,21 +35,16 @@ class TransitionMetrics {
   static const std::vector<double>& duration_buckets();
 
  private:
-  struct InFlight {
-    std::chrono::nanoseconds started;  // CLOCK_MONOTONIC
-    bool patching;
-    bpf::RoundEvent last_round;  // blocked tasks by reason; zero until a round leaves some
-  };
   struct Histogram {
     std::vector<std::uint64_t> bucket_counts;  // not cumulative
     std::uint64_t count = 0;
     double sum = 0;
   };
-  void record_transition(const bpf::TransitionEvent& event);
+  void count_end(const bpf::TransitionState& ended);
 
+  bpf::TransitionReducer reducer_;
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> transitions_;
   std::map<std::string, Histogram> durations_;  // by direction
-  std::map<std::string, InFlight> in_flight_;   // by patch
 };
 
 // Runs the transition tracer and publishes TransitionMetrics at scrape time. A tracer that

@@ -78,10 +78,8 @@ echo "$cc" >"$work/linux/.lpmon-cc"
 
 "$here/fetch-kernel.sh" --release "$release" --dir "$work/kernel" >&2 ||
   die "could not fetch linux-image-$release"
-offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$work/kernel/vmlinuz" | head -n 1 | cut -d: -f1)
-[ -n "$offset" ] || die "no xz stream in the vmlinuz of $release"
-tail -c +"$((offset + 1))" "$work/kernel/vmlinuz" | xz -dcq >"$work/vmlinux" 2>/dev/null || true
-head -c 4 "$work/vmlinux" | grep -q ELF || die "extracting vmlinux of $release failed"
+"$here/extract-vmlinux.sh" "$work/kernel/vmlinuz" "$work/vmlinux" ||
+  die "extracting vmlinux of $release failed: no xz or zstd stream holding an ELF file"
 
 log "waiting for linux-image-$release-dbg"
 wait "$dbg_job" || { tail -n 5 "$work/dbg.log" >&2; die "could not fetch linux-image-$release-dbg=$debver (the unstripped vmlinux)"; }

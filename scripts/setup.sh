@@ -56,7 +56,7 @@ as_root() {
 # Build, test and guest packages. The kernel headers are added below once the ABI is known.
 packages=(
   build-essential cmake ninja-build pkg-config clang llvm clang-format clang-tidy git
-  # libFuzzer's runtime for the fuzz targets (tests/fuzz, tests/fuzz-gate)
+  # libFuzzer's runtime for the fuzz targets (tests/fuzz)
   libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev dwarves
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -42,27 +42,36 @@ struct Options {
   bool json_output = false;
 };
 
-std::string exit_codes_footer() {
-  std::string footer =
-      "The patch is refused before any boot when it is not a livepatch or was built for "
-      "another kernel than the one given. Runs need qemu-system-x86, busybox-static and cpio, "
-      "and apt-get to fetch a kernel.\n\nExit codes:\n"
-      "   0  Successful: loaded, transitioned, the gate passed, no warning, clean revert\n"
-      "   1  Failed: the patch did not apply, the kernel warned or oopsed, a gate check failed, "
-      "or the revert or unload was not clean\n"
-      "   2  Inconclusive: the workload did not call every patched function, or a gate check "
-      "could not decide\n"
-      "   3  Error: the verification could not run or finish (no kernel package, no qemu, the "
-      "guest died without a kernel crash)\n"
-      "   6  invalid command line, gate file or workload script; nothing was booted\n";
-  for (const ExitCodeDoc& doc : kExitCodeDocs) {
-    const int code = to_int(doc.code);
-    if (code >= to_int(ExitCode::unreadable_file) && code <= to_int(ExitCode::kernel_mismatch)) {
-      footer += (code < 10 ? "   " : "  ") + std::to_string(code) + "  " +
-                std::string(doc.meaning) + "; nothing was booted\n";
-    }
-  }
-  return footer;
+// verify's verdicts are the gate's codes; then the module checks it shares with inspect.
+constexpr GateExitCodeDoc kVerdictDocs[] = {
+    {GateExitCode::pass,
+     "Successful: loaded, transitioned, the gate passed, no warning, clean revert"},
+    {GateExitCode::fail,
+     "Failed: the patch did not apply, the kernel warned or oopsed, a gate check failed, or "
+     "the revert or unload was not clean"},
+    {GateExitCode::inconclusive,
+     "Inconclusive: the workload did not call every patched function, or a gate check could "
+     "not decide"},
+    {GateExitCode::error,
+     "Error: the verification could not run or finish (no kernel package, no qemu, the guest "
+     "died without a kernel crash)"},
+    {GateExitCode::invalid_input,
+     "invalid command line, gate file or workload script; nothing was booted"},
+};
+
+std::string verify_footer() {
+  return exit_codes_footer(
+             "The patch is refused before any boot when it is not a livepatch or was built for "
+             "another kernel than the one given. Runs need qemu-system-x86, busybox-static and "
+             "cpio, and apt-get to fetch a kernel.\n\nExit codes:\n",
+             kVerdictDocs) +
+         exit_codes_footer(
+             "", kExitCodeDocs,
+             [](int code) {
+               return code >= to_int(ExitCode::unreadable_file) &&
+                      code <= to_int(ExitCode::kernel_mismatch);
+             },
+             "; nothing was booted");
 }
 
 int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
@@ -71,7 +80,7 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
       "kernel under QEMU, apply the patch under a gate, run a workload through the patched "
       "functions, bake, revert, and report.",
       "lpmon verify"};
-  app.footer(exit_codes_footer());
+  app.footer(verify_footer());
   app.get_formatter()->column_width(40);
   Options o;
   app.add_option("PATCH", o.patch, "The livepatch module (.ko)")->required();
@@ -225,7 +234,8 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     const fs::path kernel_dir = cache_dir() / "kernels" / release;
     const int rc = run_process({(data / "fetch-kernel.sh").string(), "--release", release,
                                 "--package", package, "--dir", kernel_dir.string()},
-                               "");
+                               {.output = ProcessOutput::our_stderr})
+                       .status;
     if (rc == 3) {
       err << "lpmon verify: " << o.patch << " was built for " << release
           << ", and the package registry has no " << package
@@ -303,7 +313,9 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
     }
   }
   err << "lpmon verify: building the guest (" << release << ", " << accel << ")\n";
-  if (run_process(initramfs_args, work / "mkinitramfs.log") != 0) {
+  if (run_process(initramfs_args,
+                  {.output = ProcessOutput::log_file, .log = work / "mkinitramfs.log"})
+          .status != 0) {
     err << "lpmon verify: building the guest's initramfs failed:\n"
         << file_tail(work / "mkinitramfs.log", 5) << "\n";
     return kError;
@@ -346,7 +358,10 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
   };
   err << "lpmon verify: booting " << release << " under QEMU (" << accel << ")\n";
   const auto started = std::chrono::steady_clock::now();
-  const int guest_rc = run_process(guest_args, work / "run-guest.log", show_progress);
+  const int guest_rc = run_process(guest_args, {.output = ProcessOutput::log_file,
+                                                .log = work / "run-guest.log",
+                                                .tick = show_progress})
+                           .status;
   run.guest_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   run.guest_dir = (work / "guest").string();

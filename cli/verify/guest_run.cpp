@@ -50,7 +50,8 @@ std::pair<std::string, std::string> choose_accel(const std::string& wanted) {
   // A qemu that stays up for a second has its vCPU set up; a broken KVM makes it abort.
   const int rc = run_process({"timeout", "1", "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",
                               "-display", "none", "-nodefaults", "-no-reboot", "-S"},
-                             "/dev/null");
+                             {.output = ProcessOutput::log_file, .log = "/dev/null"})
+                     .status;
   if (rc == 124) return {"kvm", "/dev/kvm runs a guest"};
   return {"tcg", "qemu cannot start a KVM guest here (exit " + std::to_string(rc) + ")"};
 }

@@ -26,7 +26,7 @@ build)
     -DLPMON_REQUIRE_ALL_TESTS=OFF -DLPMON_KERNEL_DIR="$kernel_dir" -DLPMON_FUZZ_SEEDS="$seeds" \
     "${launcher[@]}" >"$dir.configure.log" 2>&1 ||
     { tail -n 30 "$dir.configure.log"; echo "run-fuzzers: configuring the fuzz tree failed"; exit 1; }
-  cmake --build "$dir" --target lpmon_fuzz_module_inspector fuzz_corpus gate_parser_fuzz
+  cmake --build "$dir" --target lpmon_fuzz_module_inspector fuzz_corpus lpmon_fuzz_gate_parser
   ;;
 run)
   target=$1 corpus=$2 seconds=$3

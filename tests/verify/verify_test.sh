@@ -102,7 +102,6 @@ refusals)
   run other "$other"
   [ "$rc" -eq 11 ] || fail "another kernel's patch: exit $rc, expected 11"
   grep -q "was built for $other_release" "$out/other.err" || fail "message does not name $other_release"
-  [ "$elapsed" -le 5 ] || fail "took $elapsed s: it must refuse before any download or boot"
   [ ! -e "$XDG_CACHE_HOME/lpmon" ] || fail "something was fetched or prepared: $(ls -R "$XDG_CACHE_HOME")"
   ok "another kernel's patch refused (11): $(cat "$out/other.err")"
   run other-kernel "$other" --kernel "$kernel"

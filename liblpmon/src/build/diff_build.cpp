@@ -1,7 +1,11 @@
 #include "lpmon/build/diff_build.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -9,10 +13,12 @@
 #include <set>
 #include <sstream>
 
+#include "differ.hpp"
+#include "header_changes.hpp"
 #include "lpmon/build/elf_object.hpp"
 #include "lpmon/build/lookup_table.hpp"
+#include "lpmon/util/process.hpp"
 #include "object_checks.hpp"
-#include "process.hpp"
 
 namespace lpmon::build {
 
@@ -44,7 +50,7 @@ fs::path script_path(const fs::path& scripts, const std::vector<std::string>& ar
   std::vector<std::string> args{(scripts / argv[0]).string()};
   args.insert(args.end(), argv.begin() + 1, argv.end());
   // Their progress (downloads, make prepare) goes to the user as it happens.
-  const ProcessResult r = run(args, {}, {}, true);
+  const ProcessResult r = run_process(args, {.output = ProcessOutput::capture_stdout});
   if (r.status == 3 && refusal_on_3) {
     throw Refused("the source of " + argv.back() + " cannot be prepared (see above)");
   }
@@ -92,9 +98,10 @@ struct Tree {
 fs::path compile(const Tree& tree, const std::string& object, bool function_sections,
                  const fs::path& into) {
   fs::remove(tree.root / object);
-  const ProcessResult r = run(tree.make(object, function_sections));
+  const ProcessResult r = run_process(tree.make(object, function_sections));
   if (r.status != 0 || !fs::exists(tree.root / object)) {
-    throw std::runtime_error("kbuild could not compile " + object + ":\n" + tail(r.output, 15));
+    throw std::runtime_error("kbuild could not compile " + object + ":\n" +
+                             last_lines(r.output, 15));
   }
   fs::create_directories((into / object).parent_path());
   fs::copy_file(tree.root / object, into / object, fs::copy_options::overwrite_existing);
@@ -128,7 +135,7 @@ fs::path module_file(const fs::path& kernel_root, const std::string& release,
         if (name == candidate + ".ko.xz") {
           const fs::path out = work / (module + ".ko");
           const ProcessResult r =
-              run({"sh", "-c", "xz -dc \"$0\" > \"$1\"", e.path().string(), out.string()});
+              run_process({"sh", "-c", "xz -dc \"$0\" > \"$1\"", e.path().string(), out.string()});
           if (r.status != 0) throw std::runtime_error("cannot decompress " + e.path().string());
           return out;
         }
@@ -152,7 +159,7 @@ std::vector<std::string> struct_sizes(const fs::path& vmlinux, const fs::path& c
              {"ORC_STRUCT_SIZE", "orc_entry"},
              {"PARA_STRUCT_SIZE", "paravirt_patch_site"},
              {"STATIC_CALL_STRUCT_SIZE", "static_call_site"}}) {
-      const ProcessResult r = run({"pahole", "-F", "btf", "-C", type, vmlinux.string()});
+      const ProcessResult r = run_process({"pahole", "-F", "btf", "-C", type, vmlinux.string()});
       std::smatch m;
       static const std::regex size(R"(/\* size: ([0-9]+),)");
       if (r.status == 0 && std::regex_search(r.output, m, size))
@@ -187,6 +194,7 @@ class PatchedTree {
         fs::create_directories((backup / f).parent_path());
         fs::copy_file(root / f, backup / f, fs::copy_options::overwrite_existing);
         saved_.push_back(f);
+        times_.push_back(fs::last_write_time(root / f));
       } else {
         created_.push_back(f);
       }
@@ -194,8 +202,13 @@ class PatchedTree {
   }
   ~PatchedTree() {
     std::error_code ec;
-    for (const auto& f : saved_)
-      fs::copy_file(backup_ / f, root_ / f, fs::copy_options::overwrite_existing, ec);
+    // With their old times too: a header newer than what kbuild built from it would have
+    // the next build remake everything that includes it.
+    for (std::size_t i = 0; i < saved_.size(); ++i) {
+      fs::copy_file(backup_ / saved_[i], root_ / saved_[i], fs::copy_options::overwrite_existing,
+                    ec);
+      fs::last_write_time(root_ / saved_[i], times_[i], ec);
+    }
     for (const auto& f : created_) fs::remove(root_ / f, ec);
   }
   PatchedTree(const PatchedTree&) = delete;
@@ -204,6 +217,25 @@ class PatchedTree {
  private:
   fs::path root_, backup_;
   std::vector<std::string> saved_, created_;
+  std::vector<fs::file_time_type> times_;
+};
+
+// One build at a time per release: the cached source tree is patched and built in place.
+class TreeLock {
+ public:
+  TreeLock(const fs::path& file, const std::function<void(const std::string&)>& waiting)
+      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    waiting("waiting for another lpmon build that uses this release's source");
+    if (::flock(fd_, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + file.string());
+  }
+  ~TreeLock() { ::close(fd_); }
+  TreeLock(const TreeLock&) = delete;
+  TreeLock& operator=(const TreeLock&) = delete;
+
+ private:
+  int fd_;
 };
 
 }  // namespace
@@ -231,33 +263,74 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   DiffBuild result;
   result.cves = cves_in_diff_header(request.patch);
   const std::vector<std::string> files = changed_files(request.patch);
+  std::vector<std::string> headers;
   for (const auto& f : files) {
-    if (!f.ends_with(".c")) {
+    if (f.ends_with(".h")) headers.push_back(f);
+    if (!f.ends_with(".c") && !f.ends_with(".h")) {
       throw Refused("the diff changes " + f +
-                    ": only changes to .c files are supported yet (a header change needs every "
-                    "caller that inlined it rebuilt)");
+                    ": only .c files and static inline functions of headers can be livepatched");
     }
   }
 
   progress("preparing the source of " + request.release + " (once per release, cached)");
   const fs::path cache = prepare_release(request.tools, request.release);
-  progress("kpatch tools");
-  const fs::path tools = script_path(request.tools, {"kpatch-tools.sh"}, false);
-  result.kpatch_tools = tools;
+  const TreeLock lock(cache / ".lpmon-build.lock", progress);
   Tree tree{cache / "linux", request.release, trim(read_text(cache / "linux/.lpmon-cc"))};
   result.kbuild_tree = tree.root;
   result.compiler = tree.cc;
+  progress("object differ");
+  const auto differ = choose_differ(request.tools, tree.root, request.release,
+                                    struct_sizes(cache / "vmlinux", cache / "struct-sizes"));
+  result.kpatch_tools = differ->tools();
 
   // Exactly: no fuzz, so the diff means in this tree what it meant where it was written.
-  const ProcessResult dry =
-      run({"patch", "-p1", "-F0", "--dry-run", "-s", "-i", fs::absolute(request.patch).string()},
-          tree.root);
+  const ProcessResult dry = run_process(
+      {"patch", "-p1", "-F0", "--dry-run", "-s", "-i", fs::absolute(request.patch).string()},
+      {.cwd = tree.root});
   if (dry.status != 0) {
     throw Refused("the diff does not apply exactly to the source of " + request.release + ":\n" +
-                  tail(dry.output, 8));
+                  last_lines(dry.output, 8));
   }
 
   const fs::path work = request.work;
+  // The .c files to compile: the diff's, then those a changed header inline may be compiled
+  // into (header -> its users); create-diff-object tells which of them really changed.
+  std::vector<std::string> sources;
+  for (const auto& f : files)
+    if (f.ends_with(".c")) sources.push_back(f);
+  std::map<std::string, std::string> via_header;
+  if (!headers.empty()) {
+    std::map<std::string, std::string> old_text, new_text;
+    for (const auto& h : headers) old_text[h] = read_text(tree.root / h);
+    {
+      PatchedTree guard(tree.root, files, work / "backup");
+      const ProcessResult applied =
+          run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
+                      {.cwd = tree.root});
+      if (applied.status != 0)
+        throw std::runtime_error("patch failed after a clean dry run:\n" +
+                                 last_lines(applied.output, 8));
+      for (const auto& h : headers) new_text[h] = read_text(tree.root / h);
+    }
+    for (const auto& h : headers) {
+      const auto inlines =
+          changed_inline_functions(h, old_text[h], new_text[h], changed_lines(request.patch, h));
+      if (inlines.empty()) continue;  // comments only
+      progress("finding the files that use " + h + "'s changed inline functions");
+      std::string users;
+      for (const auto& user : header_users(tree.root, h, inlines)) {
+        users += (users.empty() ? "" : ", ") + user;
+        if (std::find(sources.begin(), sources.end(), user) != sources.end()) continue;
+        sources.push_back(user);
+        via_header[user] = h;
+      }
+      std::string names;
+      for (const auto& n : inlines) names += (names.empty() ? "" : ", ") + n;
+      result.notes.push_back(h + ": changed inline " + names + "; used in " +
+                             (users.empty() ? "no .c file" : users) + " (rebuilt and compared)");
+    }
+  }
+
   fs::remove_all(work / "orig");
   fs::remove_all(work / "patched");
   fs::remove_all(work / "plain");
@@ -265,39 +338,55 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   fs::create_directories(work / "output");
 
   const ElfObject vmlinux(cache / "vmlinux-dbg");
-  const auto sizes = struct_sizes(cache / "vmlinux", cache / "struct-sizes");
 
   struct Pending {
     std::string source, object, owner;
     fs::path orig, patched, shipped;
   };
   std::vector<Pending> pending;
-  for (const auto& source : files) {
+  for (const auto& source : sources) {
     Pending p;
     p.source = source;
     p.object = source.substr(0, source.size() - 2) + ".o";
     progress("compiling " + p.object + " as shipped");
-    const ElfObject plain(compile(tree, p.object, false, work / "plain"));
-    p.owner = owner_of(tree, p.object);
-    if (p.owner != "vmlinux") {
-      p.shipped = module_file(cache / "kernel", request.release, p.owner, work);
-      check_reproduces(plain, source, p.owner, request.release, ElfObject(p.shipped), result.notes);
-    } else {
-      check_reproduces(plain, source, p.owner, request.release, vmlinux, result.notes);
+    try {
+      const ElfObject plain(compile(tree, p.object, false, work / "plain"));
+      p.owner = owner_of(tree, p.object);
+      if (p.owner != "vmlinux") {
+        p.shipped = module_file(cache / "kernel", request.release, p.owner, work);
+        check_reproduces(plain, source, p.owner, request.release, ElfObject(p.shipped),
+                         result.notes);
+      } else {
+        check_reproduces(plain, source, p.owner, request.release, vmlinux, result.notes);
+      }
+    } catch (const std::exception& e) {
+      // A header's user that this config does not build cannot have inlined anything.
+      const auto h = via_header.find(source);
+      const std::string why = e.what();
+      const bool unbuilt = why.find("not built") != std::string::npos ||
+                           why.find("could not compile") != std::string::npos;
+      if (h == via_header.end() || !unbuilt) throw;
+      result.notes.push_back(source + " (uses " + h->second + ") is not built in " +
+                             request.release + "'s config: skipped");
+      continue;
     }
     progress("compiling " + p.object + " before the diff (function sections)");
     p.orig = compile(tree, p.object, true, work / "orig");
+    differ->prepare_object(p.orig, p.owner != "vmlinux");
     pending.push_back(p);
   }
   {
     PatchedTree guard(tree.root, files, work / "backup");
     const ProcessResult applied =
-        run({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()}, tree.root);
+        run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
+                    {.cwd = tree.root});
     if (applied.status != 0)
-      throw std::runtime_error("patch failed after a clean dry run:\n" + tail(applied.output, 8));
+      throw std::runtime_error("patch failed after a clean dry run:\n" +
+                               last_lines(applied.output, 8));
     for (auto& p : pending) {
       progress("compiling " + p.object + " after the diff");
       p.patched = compile(tree, p.object, true, work / "patched");
+      differ->prepare_object(p.patched, p.owner != "vmlinux");
     }
   }
   // The tree is back as the release shipped it; rebuild its objects lazily next time.
@@ -310,11 +399,9 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
     fs::path table_file = work / (p.object + ".symtab");
     if (p.owner == "vmlinux") {
       // The -dbg vmlinux has kpatch's STT_FILE blocks: its own table, as kpatch-build uses.
-      table_file = cache / "vmlinux.symtab";
+      table_file = cache / "vmlinux.differ-symtab";
       if (!fs::exists(table_file)) {
-        const ProcessResult r = run({"readelf", "-s", "--wide", (cache / "vmlinux-dbg").string()});
-        if (r.status != 0) throw std::runtime_error("readelf failed on the -dbg vmlinux");
-        write_text(table_file.string() + ".tmp", r.output);
+        write_text(table_file.string() + ".tmp", differ->vmlinux_symbols(cache / "vmlinux-dbg"));
         fs::rename(table_file.string() + ".tmp", table_file);
       }
     } else {
@@ -331,13 +418,12 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
     }
     const fs::path out = work / "output" / p.object;
     fs::create_directories(out.parent_path());
-    const ProcessResult cdo = run(
-        {(tools / "create-diff-object").string(), p.orig.string(), p.patched.string(), p.owner,
-         table_file.string(), (tree.root / "Module.symvers").string(), request.unit, out.string()},
-        {}, sizes);
+    const ProcessResult cdo = differ->diff(p.orig, p.patched, p.owner, table_file,
+                                           tree.root / "Module.symvers", request.unit, out);
     write_text(out.string() + ".log", cdo.output);
     if (cdo.status == 3) continue;  // no functional change in this file
     if (cdo.status != 0) throw Refused(refusal_from_log(p.source, cdo.output));
+    differ->finish_object(out);
     DiffObject changed{p.source, p.owner, lines_after(cdo.output, "changed function: "),
                        lines_after(cdo.output, "new function: ")};
     result.objects.push_back(changed);
@@ -353,12 +439,12 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   result.output = work / (request.unit + ".o");
   std::vector<std::string> ld{"ld", "-r", "-o", result.output.string()};
   for (const auto& o : outputs) ld.push_back(o.string());
-  if (const ProcessResult r = run(ld); r.status != 0)
-    throw std::runtime_error("ld -r failed:\n" + tail(r.output, 8));
-  const ProcessResult sym = run({"objcopy", "--add-symbol",
-                                 "lpmon_funcs_" + request.unit + "=.kpatch.funcs:0,global,object",
-                                 result.output.string()});
-  if (sym.status != 0) throw std::runtime_error("objcopy failed:\n" + tail(sym.output, 8));
+  if (const ProcessResult r = run_process(ld); r.status != 0)
+    throw std::runtime_error("ld -r failed:\n" + last_lines(r.output, 8));
+  const ProcessResult sym = run_process(
+      {"objcopy", "--add-symbol", "lpmon_funcs_" + request.unit + "=.kpatch.funcs:0,global,object",
+       result.output.string()});
+  if (sym.status != 0) throw std::runtime_error("objcopy failed:\n" + last_lines(sym.output, 8));
 
   // The combined table's order: each entry's first field relocates to the new function.
   const ElfObject linked(result.output);
@@ -395,9 +481,10 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
 void finish_klp_module(const fs::path& tools, const fs::path& ko) {
   const fs::path tmp = ko.string() + ".pre-klp";
   fs::rename(ko, tmp);
-  const ProcessResult r = run({(tools / "create-klp-module").string(), "--no-klp-arch-sections",
-                               tmp.string(), ko.string()});
-  if (r.status != 0) throw std::runtime_error("create-klp-module failed:\n" + tail(r.output, 10));
+  const ProcessResult r = run_process({(tools / "create-klp-module").string(),
+                                       "--no-klp-arch-sections", tmp.string(), ko.string()});
+  if (r.status != 0)
+    throw std::runtime_error("create-klp-module failed:\n" + last_lines(r.output, 10));
 }
 
 }  // namespace lpmon::build

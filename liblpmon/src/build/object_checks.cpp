@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "lpmon/build/diff_build.hpp"
-#include "process.hpp"
+#include "lpmon/util/process.hpp"
 
 namespace lpmon::build {
 
@@ -54,9 +54,10 @@ std::vector<std::uint8_t> masked(const ElfObject& elf, const ElfObject::Symbol& 
 
 // Struct layouts of an object's DWARF (pahole), by struct name.
 std::map<std::string, std::string> struct_layouts(const fs::path& object) {
-  const ProcessResult r = run({"pahole", "-F", "dwarf", object.string()});
+  const ProcessResult r = run_process({"pahole", "-F", "dwarf", object.string()});
   if (r.status != 0) {
-    throw std::runtime_error("pahole failed on " + object.string() + ":\n" + tail(r.output, 5));
+    throw std::runtime_error("pahole failed on " + object.string() + ":\n" +
+                             last_lines(r.output, 5));
   }
   std::map<std::string, std::string> layouts;
   std::istringstream in(r.output);
@@ -175,14 +176,15 @@ std::string refusal_from_log(const std::string& source, const std::string& log) 
   if (std::regex_search(
           log, m,
           std::regex(
-              R"(Found a (jump label|static call) at (\S+) using key (\S+), which is defined in a module)"))) {
+              R"(Found a (jump label|static call) at (\S+?),? using key (\S+), which is defined in a module)"))) {
     return source + ": " + m[2].str() + " uses a " + m[1].str() + " keyed in a module (" +
            m[3].str() + "): not supported in a livepatch; use static_key_enabled()";
   }
   if (log.find(".init.") != std::string::npos || log.find("__init") != std::string::npos) {
     return source + ": the diff changes __init code, which has already run and been freed";
   }
-  return source + ": kpatch's create-diff-object cannot reconcile the change:\n" + tail(log, 8);
+  return source + ": kpatch's create-diff-object cannot reconcile the change:\n" +
+         last_lines(log, 8);
 }
 
 }  // namespace lpmon::build

@@ -6,7 +6,7 @@
 
 #include "lpmon/build/diff_build.hpp"
 #include "lpmon/build/elf_object.hpp"
-#include "process.hpp"
+#include "lpmon/util/process.hpp"
 
 namespace lpmon::build {
 
@@ -34,7 +34,7 @@ std::string c_name(std::string s) {
 
 // Runs argv, appending its output to the build log; true when it succeeded.
 bool run_logged(const std::vector<std::string>& argv, const fs::path& log) {
-  const ProcessResult r = run(argv);
+  const ProcessResult r = run_process(argv);
   std::ofstream(log, std::ios::app) << r.output;
   return r.status == 0;
 }
@@ -87,7 +87,7 @@ ModuleResult build_patch_module(const FixSelection& selection, const PatchMetada
     std::ifstream in(log);
     std::string text((std::istreambuf_iterator<char>(in)), {});
     throw std::runtime_error("Kbuild failed for " + metadata.name + "; the end of " + log.string() +
-                             ":\n" + tail(text, 20));
+                             ":\n" + last_lines(text, 20));
   }
   if (!diff_objects.empty()) {
     finish_klp_module(build.kpatch_tools, result.ko);

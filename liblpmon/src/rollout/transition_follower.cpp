@@ -62,35 +62,52 @@ std::string TransitionFollower::method() const {
   return tracer_ ? "bpf" : "sysfs-poll";
 }
 
+namespace {
+
+// The outcome so far of a transition the reducer knows: what the follower reports.
+TransitionOutcome outcome_of(const bpf::TransitionState& state) {
+  TransitionOutcome outcome;
+  outcome.finished = state.ended;
+  outcome.rounds = state.rounds;
+  for (const auto& [pid, task] : state.blockers) {
+    outcome.blockers[pid] = {task.pid, task.comm, std::string(bpf::to_string(task.reason)),
+                             task.function};
+  }
+  if (state.ended) {
+    outcome.result = state.result;
+    outcome.duration = state.duration;
+    outcome.kernel_end = state.ended_at;
+  }
+  return outcome;
+}
+
+}  // namespace
+
 void TransitionFollower::on_event(const bpf::TraceEvent& event) {
   if (const auto* transition = std::get_if<bpf::TransitionEvent>(&event)) {
-    TransitionOutcome& outcome = seen_[transition->patch];
-    switch (transition->kind) {
-      case bpf::TransitionKind::start:
-      case bpf::TransitionKind::in_progress:
-        outcome = TransitionOutcome{};
-        started_[transition->patch] = transition->timestamp;
-        last_blocked_.erase(transition->patch);
-        break;
-      case bpf::TransitionKind::reverse:
-        break;
-      case bpf::TransitionKind::end:
-        outcome.finished = true;
-        outcome.result = transition->result;
-        outcome.duration = transition->duration;
-        outcome.rounds = transition->rounds;
-        outcome.kernel_end = transition->timestamp;
-        outcome.notice_latency = monotonic_now() - transition->timestamp;
-        break;
+    // A new transition of the patch replaces an end not yet asked for.
+    if (transition->kind == bpf::TransitionKind::start ||
+        transition->kind == bpf::TransitionKind::in_progress) {
+      ended_.erase(transition->patch);
     }
-  } else if (const auto* round = std::get_if<bpf::RoundEvent>(&event)) {
-    seen_[round->patch].rounds = round->round;
-    last_blocked_[round->patch] = round->blocked;
-  } else if (const auto* blocked = std::get_if<bpf::TaskBlockedEvent>(&event)) {
-    seen_[blocked->patch].blockers[blocked->pid] = {blocked->pid, blocked->comm,
-                                                    std::string(bpf::to_string(blocked->reason)),
-                                                    blocked->function};
   }
+  if (auto ended = reducer_.record(event)) {
+    TransitionOutcome outcome = outcome_of(*ended);
+    outcome.notice_latency = monotonic_now() - ended->ended_at;
+    ended_[ended->patch] = std::move(outcome);
+  }
+}
+
+TransitionOutcome TransitionFollower::so_far(const std::string& patch) const {
+  if (const auto it = ended_.find(patch); it != ended_.end()) return it->second;
+  if (const bpf::TransitionState* state = reducer_.find(patch)) return outcome_of(*state);
+  return {};
+}
+
+std::chrono::nanoseconds TransitionFollower::started(const std::string& patch,
+                                                     std::chrono::nanoseconds otherwise) const {
+  const bpf::TransitionState* state = reducer_.find(patch);
+  return state && state->start_seen ? state->started : otherwise;
 }
 
 void TransitionFollower::report(const std::string& patch, std::chrono::nanoseconds elapsed,
@@ -101,9 +118,9 @@ void TransitionFollower::report(const std::string& patch, std::chrono::nanosecon
   now.elapsed = elapsed;
   now.ended = ended;
   now.timed_out = timed_out;
-  if (const auto blocked = last_blocked_.find(patch); blocked != last_blocked_.end()) {
-    now.round = seen_[patch].rounds;
-    now.tasks_left = blocked->second;
+  if (const bpf::TransitionState* state = reducer_.find(patch); state && state->last_round) {
+    now.round = state->rounds;
+    now.tasks_left = state->last_round->blocked;
   }
   progress_(now);
 }
@@ -155,9 +172,9 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
     const bool tracing = tracer_ != nullptr;
     if (tracing) {
       tracer_->poll(kPollStep);
-      if (auto it = seen_.find(patch); it != seen_.end() && it->second.finished) {
+      if (auto it = ended_.find(patch); it != ended_.end()) {
         TransitionOutcome outcome = std::move(it->second);
-        seen_.erase(it);
+        ended_.erase(it);
         check_enabled_at_end(paths_, patch, patching, outcome);
         report(patch, outcome.duration, &outcome);
         return outcome;
@@ -169,12 +186,11 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
     if (state.presence == PatchTransitionState::Presence::unreadable) unreadable = state.error;
     if (const auto result = sysfs_result(state, patching)) {
       if (!tracing || ++sysfs_says_done > 5) {
-        TransitionOutcome outcome = std::move(seen_[patch]);
-        seen_.erase(patch);
+        TransitionOutcome outcome = so_far(patch);
+        outcome.duration = monotonic_now() - started(patch, since_monotonic);
+        ended_.erase(patch);
+        reducer_.forget(patch);
         settle_by_sysfs(state, *result, outcome);
-        outcome.duration =
-            monotonic_now() - (tracing ? started_.try_emplace(patch, since_monotonic).first->second
-                                       : since_monotonic);
         report(patch, outcome.duration, &outcome);
         return outcome;
       }
@@ -182,11 +198,9 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
       sysfs_says_done = 0;
     }
     if (!tracing) std::this_thread::sleep_for(kPollStep);
-    const auto start = started_.find(patch);
-    const std::chrono::nanoseconds elapsed =
-        monotonic_now() - (start != started_.end() ? start->second : since_monotonic);
+    const std::chrono::nanoseconds elapsed = monotonic_now() - started(patch, since_monotonic);
     if (Clock::now() >= deadline) {
-      TransitionOutcome outcome = seen_[patch];
+      TransitionOutcome outcome = so_far(patch);
       outcome.finished = false;
       outcome.duration = elapsed;
       if (state.presence == PatchTransitionState::Presence::unreadable) {

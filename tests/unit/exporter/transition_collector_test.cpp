@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lpmon/kernel_paths.hpp"
+#include "trace_events.hpp"
 #include "transition_collector.hpp"
 
 namespace lpmon::exporter {
@@ -22,18 +23,7 @@ KernelPaths no_livepatch() {
   return {"/nonexistent-sysfs", "/nonexistent-procfs"};
 }
 
-bpf::TransitionEvent transition(bpf::TransitionKind kind, const std::string& patch, bool patching,
-                                milliseconds at, milliseconds duration = {},
-                                bpf::TransitionResult result = bpf::TransitionResult::none) {
-  bpf::TransitionEvent e;
-  e.kind = kind;
-  e.patch = patch;
-  e.patching = patching;
-  e.timestamp = at;
-  e.duration = duration;
-  e.result = result;
-  return e;
-}
+using testing::transition_event;
 
 const MetricFamily* family(const std::vector<MetricFamily>& families, const std::string& name) {
   for (const auto& f : families) {
@@ -74,13 +64,14 @@ using R = bpf::TransitionResult;
 
 TEST(TransitionMetrics, EndEventsAreCountedByPatchDirectionAndResult) {
   TransitionMetrics metrics;
-  metrics.record(transition(K::start, "p", true, milliseconds(1000)));
+  metrics.record(transition_event(K::start, "p", true, milliseconds(1000)));
   metrics.record(
-      transition(K::end, "p", true, milliseconds(2500), milliseconds(1500), R::complete));
+      transition_event(K::end, "p", true, milliseconds(2500), milliseconds(1500), R::complete));
   // Disabling, then reversed back to patching mid-way.
-  metrics.record(transition(K::start, "p", false, milliseconds(3000)));
-  metrics.record(transition(K::reverse, "p", true, milliseconds(3100)));
-  metrics.record(transition(K::end, "p", true, milliseconds(3200), milliseconds(200), R::reversed));
+  metrics.record(transition_event(K::start, "p", false, milliseconds(3000)));
+  metrics.record(transition_event(K::reverse, "p", true, milliseconds(3100)));
+  metrics.record(
+      transition_event(K::end, "p", true, milliseconds(3200), milliseconds(200), R::reversed));
 
   const auto families = metrics.families(milliseconds(4000));
   const auto* total = family(families, "lpmon_transitions_total");
@@ -100,7 +91,8 @@ TEST(TransitionMetrics, EndEventsAreCountedByPatchDirectionAndResult) {
 TEST(TransitionMetrics, DurationHistogramIsCumulativeWithInfBucket) {
   TransitionMetrics metrics;
   for (auto ms : {300, 1500, 1500, 700000}) {
-    metrics.record(transition(K::end, "p", true, milliseconds(ms), milliseconds(ms), R::complete));
+    metrics.record(
+        transition_event(K::end, "p", true, milliseconds(ms), milliseconds(ms), R::complete));
   }
   const auto families = metrics.families({});
   const auto* duration =
@@ -121,7 +113,7 @@ TEST(TransitionMetrics, DurationHistogramIsCumulativeWithInfBucket) {
 
 TEST(TransitionMetrics, InFlightTransitionHasAnAgeAndItsBlockedTasks) {
   TransitionMetrics metrics;
-  metrics.record(transition(K::start, "p", true, milliseconds(1000)));
+  metrics.record(transition_event(K::start, "p", true, milliseconds(1000)));
   bpf::RoundEvent round;
   round.patch = "p";
   round.sleeping_in_function = 3;

@@ -65,9 +65,9 @@ TEST_F(GateCli, HelpListsTheGatesOwnExitCodes) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("Usage: lpmon gate [OPTIONS] FILE"));
   EXPECT_THAT(help.out, HasSubstr("Exit codes (lpmon gate's own, unlike other lpmon commands):\n"
-                                  "  0  Successful"));
-  EXPECT_THAT(help.out, HasSubstr("  2  Inconclusive"));
-  EXPECT_THAT(help.out, HasSubstr("  6  invalid command line, gate file or --arg"));
+                                  "   0  Successful"));
+  EXPECT_THAT(help.out, HasSubstr("   2  Inconclusive"));
+  EXPECT_THAT(help.out, HasSubstr("   6  invalid command line, gate file or --arg"));
   EXPECT_THAT(lpmon({"--help"}).out, HasSubstr("lpmon gate has its own codes"));
 }
 

@@ -2,6 +2,8 @@
 // its owner chose (prctl(PR_SET_NAME), /proc/self/comm).
 #include "lpmon/util/text.hpp"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -88,7 +90,8 @@ TEST(TraceOutput, TaskScanWithAHostileNameIsValidJsonAndSafeText) {
 
 TEST(StatusOutput, PendingTaskWithAHostileNameIsValidJsonAndSafeText) {
   namespace fs = std::filesystem;
-  const fs::path root = fs::path(::testing::TempDir()) / "lpmon-hostile-comm";
+  const fs::path root =
+      fs::path(::testing::TempDir()) / ("lpmon-hostile-comm." + std::to_string(::getpid()));
   fs::remove_all(root);
   const KernelPaths fixture = testing::fixture("linux-6.14-transition");
   fs::copy(fs::path(fixture.sysfs).parent_path(), root, fs::copy_options::recursive);

@@ -6,6 +6,9 @@
 #   timens  6.1.192-1's proc_timens_set_offset() check, for 6.1.0-54 (vmlinux)
 #   nfsd    6.1.192-3's nfsd4_sequence() fix (CVE-2026-99362), for 6.1.0-56 (module nfsd,
 #           loaded after the patch)
+#   helper  an edge case: a new static helper called from do_sys_settimeofday64() (static
+#           local), for 6.1.0-54 (vmlinux)
+#   cmdline612  the cmdline-hide example diff for 6.12.118+deb12 (vmlinux, objtool at link)
 #   cumulative  a release of fix units (units/) mixing diffs and fix.c, one CVE excluded
 # The release's source, image and -dbg vmlinux are prepared once in lpmon's cache
 # (${XDG_CACHE_HOME:-~/.cache}/lpmon/src/RELEASE); later runs build in under a minute.
@@ -27,6 +30,21 @@ nfsd)
   build=(--diff "$here/units-56/nfsd-sequence/fix.patch")
   expect='[("nfsd", ["nfsd4_sequence"], [])]'
   functions='["nfsd:nfsd4_sequence"]' cves='["CVE-2026-99362"]'
+  ;;
+helper)
+  # An edge case (tests/build/diffs/new-helper.patch): a new static helper called by a
+  # function with a static local.
+  release=6.1.0-54-amd64 name=helper_fix
+  build=(--diff "$repo/tests/build/diffs/new-helper.patch")
+  expect='[("vmlinux", ["do_sys_settimeofday64"], ["tz_out_of_range"])]'
+  functions='["vmlinux:do_sys_settimeofday64"]' cves='[]'
+  ;;
+cmdline612)
+  # The 6.12 line (optional: QEMU TCG crashes 6.12 guests now and then, docs/kernels.md).
+  release=6.12.118+deb12-amd64 name=cmdline612
+  build=(--diff "$here/units/cmdline-hide/fix.patch")
+  expect='[("vmlinux", ["cmdline_proc_show"], [])]'
+  functions='["vmlinux:cmdline_proc_show"]' cves='["CVE-2099-1101"]'
   ;;
 cumulative)
   # Release 2 carries all three units; CVE-2099-1101 (cmdline-hide, a diff) is excluded.
@@ -66,6 +84,10 @@ case "$case" in
 timens | cumulative)
   gcc -O2 -Wall -o "$out/timens_probe" "$here/timens_probe.c"
   extra=(--bin "$out/timens_probe")
+  ;;
+helper)
+  gcc -O2 -Wall -o "$out/tz_probe" "$here/tz_probe.c"
+  extra=(--bin "$out/tz_probe")
   ;;
 nfsd)
   # nfsd's dependencies load at boot; nfsd itself only after the patch.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -62,6 +63,18 @@ struct GateFile {
   std::vector<ArgSpec> args;
   std::map<std::string, std::string> arg_values;  // every arg's value once bound
   std::vector<CheckSpec> checks;
+
+  // The least time the gate takes: the longest of its checks' shortest runs.
+  Duration shortest_run() const {
+    Duration longest{0};
+    for (const CheckSpec& check : checks) longest = std::max(longest, check.shortest_run());
+    return longest;
+  }
+  // Whether it has checks that query Prometheus (lpmon gate runs those; apply the local ones).
+  bool has_query_checks() const {
+    return std::any_of(checks.begin(), checks.end(),
+                       [](const CheckSpec& c) { return c.prometheus() != nullptr; });
+  }
 };
 
 // Parses and validates a gate file (docs/gate.md) and binds its args: unknown keys, bad

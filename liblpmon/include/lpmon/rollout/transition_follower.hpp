@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lpmon/bpf/transition_reducer.hpp"
 #include "lpmon/bpf/transition_tracer.hpp"
 #include "lpmon/kernel_paths.hpp"
 #include "lpmon/livepatch_state.hpp"
@@ -81,6 +82,11 @@ class TransitionFollower {
 
  private:
   void on_event(const bpf::TraceEvent& event);
+  // What is known of `patch`'s transition: its end if seen, else what the reducer has so far.
+  TransitionOutcome so_far(const std::string& patch) const;
+  // The kernel's start of `patch`'s transition if the tracer saw it, else `otherwise`.
+  std::chrono::nanoseconds started(const std::string& patch,
+                                   std::chrono::nanoseconds otherwise) const;
   void report(const std::string& patch, std::chrono::nanoseconds elapsed,
               const TransitionOutcome* ended, bool timed_out = false);
 
@@ -88,10 +94,9 @@ class TransitionFollower {
   ProgressHandler progress_;
   std::string fallback_reason_;
   std::unique_ptr<bpf::TransitionTracer> tracer_;
-  // Events of every patch, kept until wait() asks for that patch.
-  std::map<std::string, TransitionOutcome> seen_;
-  std::map<std::string, std::chrono::nanoseconds> started_;
-  std::map<std::string, std::uint32_t> last_blocked_;
+  bpf::TransitionReducer reducer_;  // transitions in flight, of every patch
+  // Ends of every patch, kept until wait() asks for that patch.
+  std::map<std::string, TransitionOutcome> ended_;
 };
 
 }  // namespace lpmon::rollout

@@ -5,51 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "condition_tree.hpp"
+
+// Parsing and type-checking a condition, once, when the gate file is loaded.
 namespace lpmon::gate {
-
-enum class Type { number, boolean, list };
-
-enum class Op {
-  number,
-  boolean,
-  result,
-  element,  // '#'
-  index,
-  single,  // a one-value list used as a number
-  len,
-  is_nan,
-  is_inf,
-  all,
-  any,
-  none,
-  negate,
-  logical_not,
-  add,
-  subtract,
-  multiply,
-  divide,
-  modulo,
-  equal,
-  not_equal,
-  less,
-  less_equal,
-  greater,
-  greater_equal,
-  logical_and,
-  logical_or,
-};
-
-struct Condition::Node {
-  Op op;
-  Type type;
-  std::size_t column;
-  double number = 0;
-  bool boolean = false;
-  std::unique_ptr<const Node> a;
-  std::unique_ptr<const Node> b;
-  bool compares_booleans = false;  // == and != between true/false values
-};
-
 namespace {
 
 using Node = Condition::Node;
@@ -398,119 +357,6 @@ class Parser {
   int closures_ = 0;
 };
 
-std::string format_number(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  std::string text = std::to_string(value);
-  text.erase(text.find_last_not_of('0') + 1);
-  if (text.back() == '.') text.pop_back();
-  return text;
-}
-
-struct Context {
-  std::span<const double> result;
-  double element = 0;
-};
-
-bool eval_boolean(const Node& node, Context& context);
-
-double eval_number(const Node& node, Context& context) {
-  switch (node.op) {
-    case Op::number:
-      return node.number;
-    case Op::element:
-      return context.element;
-    case Op::single:
-      if (context.result.size() != 1) {
-        throw EvaluationError(
-            "result has " + std::to_string(context.result.size()) +
-            " values where one number is needed: use result[i], len(result) or all/any");
-      }
-      return context.result[0];
-    case Op::index: {
-      const double raw = eval_number(*node.b, context);
-      const auto size = static_cast<double>(context.result.size());
-      if (!(raw == std::floor(raw)) || raw >= size || raw < -size) {
-        throw EvaluationError("result[" + format_number(raw) + "] is out of range: result has " +
-                              std::to_string(context.result.size()) + " values");
-      }
-      const auto index = static_cast<std::ptrdiff_t>(raw < 0 ? raw + size : raw);
-      return context.result[static_cast<std::size_t>(index)];
-    }
-    case Op::len:
-      return static_cast<double>(context.result.size());
-    case Op::negate:
-      return -eval_number(*node.a, context);
-    case Op::add:
-      return eval_number(*node.a, context) + eval_number(*node.b, context);
-    case Op::subtract:
-      return eval_number(*node.a, context) - eval_number(*node.b, context);
-    case Op::multiply:
-      return eval_number(*node.a, context) * eval_number(*node.b, context);
-    case Op::divide:
-      return eval_number(*node.a, context) / eval_number(*node.b, context);
-    case Op::modulo:
-      return std::fmod(eval_number(*node.a, context), eval_number(*node.b, context));
-    default:
-      throw EvaluationError("internal: not a number node");
-  }
-}
-
-bool eval_boolean(const Node& node, Context& context) {
-  switch (node.op) {
-    case Op::boolean:
-      return node.boolean;
-    case Op::is_nan:
-      return std::isnan(eval_number(*node.a, context));
-    case Op::is_inf:
-      return std::isinf(eval_number(*node.a, context));
-    case Op::all:
-    case Op::any:
-    case Op::none: {
-      // Over an empty list all() and none() are true and any() false, as in Argo's expr; the
-      // engine never calls an empty result a success, whatever the condition says.
-      const double outer = context.element;
-      bool answer = node.op != Op::any;
-      for (double value : context.result) {
-        context.element = value;
-        const bool hit = eval_boolean(*node.b, context);
-        if (node.op == Op::all ? !hit : hit) {
-          answer = !answer;
-          break;
-        }
-      }
-      context.element = outer;
-      return answer;
-    }
-    case Op::logical_not:
-      return !eval_boolean(*node.a, context);
-    case Op::logical_and:
-      return eval_boolean(*node.a, context) && eval_boolean(*node.b, context);
-    case Op::logical_or:
-      return eval_boolean(*node.a, context) || eval_boolean(*node.b, context);
-    case Op::equal:
-    case Op::not_equal: {
-      bool same;
-      if (node.compares_booleans) {
-        same = eval_boolean(*node.a, context) == eval_boolean(*node.b, context);
-      } else {
-        same = eval_number(*node.a, context) == eval_number(*node.b, context);
-      }
-      return node.op == Op::equal ? same : !same;
-    }
-    case Op::less:
-      return eval_number(*node.a, context) < eval_number(*node.b, context);
-    case Op::less_equal:
-      return eval_number(*node.a, context) <= eval_number(*node.b, context);
-    case Op::greater:
-      return eval_number(*node.a, context) > eval_number(*node.b, context);
-    case Op::greater_equal:
-      return eval_number(*node.a, context) >= eval_number(*node.b, context);
-    default:
-      throw EvaluationError("internal: not a boolean node");
-  }
-}
-
 }  // namespace
 
 Condition Condition::parse(std::string_view source) {
@@ -523,11 +369,6 @@ Condition Condition::parse(std::string_view source) {
   Parser parser(source);
   NodePtr root = parser.parse_condition();
   return Condition(std::string(source), std::shared_ptr<const Node>(std::move(root)));
-}
-
-bool Condition::evaluate(std::span<const double> result) const {
-  Context context{result};
-  return eval_boolean(*root_, context);
 }
 
 }  // namespace lpmon::gate
