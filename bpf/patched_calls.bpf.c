@@ -2,8 +2,9 @@
 /*
  * Counts the calls of one patched function and keeps a log2 histogram of
  * their durations, aggregated here rather than streamed per call. User space
- * loads one copy per function and attaches one pair: kprobe/kretprobe, or
- * fentry/fexit.
+ * loads one copy per function and attaches the entry program alone (counting
+ * only: no clock read, no map but the per-CPU counters), or a pair:
+ * kprobe/kretprobe, or fentry/fexit, timing every call or 1 call in N.
  *
  * Both attach to the original function, which livepatch redirects through
  * ftrace; the probe runs alongside livepatch's ftrace handler (a trampoline
@@ -17,6 +18,19 @@
 #include "patched_calls.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/*
+ * Time 1 call in this many on each CPU (1: every call); 0: count only (then
+ * user space attaches no exit program). Set between open and load.
+ */
+const volatile __u32 sample_every = 1;
+
+/*
+ * Start times stored and not yet taken out, on all CPUs: while it is 0 the
+ * exit program returns before its hash lookup, so the calls that are not
+ * timed cost a load and a compare there.
+ */
+__u64 in_flight = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -70,27 +84,43 @@ static __always_inline __u32 log2_slot(__u64 v)
 static __always_inline void on_entry(void)
 {
 	struct lpmon_calls_stats *s = cpu_stats();
-	__u64 key = task_key();
-	__u64 now = bpf_ktime_get_ns();
+	__u64 key, now;
 
 	if (!s)
 		return;
 	s->calls++;
-	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+	if (sample_every == 0)
+		return;
+	if (sample_every > 1) {
+		/* A countdown, not calls % N: no division on the hot path. */
+		if (s->until_sample > 1) {
+			s->until_sample--;
+			return;
+		}
+		s->until_sample = sample_every;
+	}
+	key = task_key();
+	now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&starts, &key, &now, BPF_ANY) == 0)
+		__sync_fetch_and_add(&in_flight, 1);
 }
 
 static __always_inline void on_exit(void)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 key = task_key();
+	__u64 now, key = task_key();
 	struct lpmon_calls_stats *s;
 	__u64 *start, delta;
 
+	if (sample_every > 1 && !in_flight)
+		return;
+	now = bpf_ktime_get_ns();
 	start = bpf_map_lookup_elem(&starts, &key);
 	if (!start)
-		return; /* entered before the entry program attached */
+		return; /* entered before the exit program attached, or not
+			   sampled */
 	delta = now - *start;
-	bpf_map_delete_elem(&starts, &key);
+	if (bpf_map_delete_elem(&starts, &key) == 0)
+		__sync_fetch_and_add(&in_flight, -1);
 	s = cpu_stats();
 	if (!s)
 		return;

@@ -24,6 +24,7 @@ struct lpmon_calls_stats {
 	__u64 timed; /* returns matched with their entry */
 	__u64 total_ns; /* sum of the timed calls' durations */
 	__u64 slots[LPMON_CALLS_SLOTS]; /* durations of the timed calls */
+	__u64 until_sample; /* calls left until the next timed one */
 };
 
 #endif /* LPMON_BPF_PATCHED_CALLS_H */

@@ -15,6 +15,7 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/module_inspector.hpp"
 #include "lpmon/util/clock.hpp"
+#include "profile.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -97,8 +98,10 @@ std::string format_calls_text(const CallsSample& sample,
   std::string text = line;
   if (sample.delta.timed) {
     text += ", mean " + std::to_string(sample.delta.total_ns / sample.delta.timed) + " ns";
+    if (f.timing.every > 1) text += " of " + std::to_string(sample.delta.timed) + " timed";
   }
-  text += " (" + join(f.patches) + "; " + std::string(to_string(f.probe)) + ")\n";
+  text += " (" + join(f.patches) + "; " + std::string(to_string(f.probe)) + ", " +
+          to_string(f.timing) + ")\n";
   text += format_histogram_text(sample.delta.latency);
   for (const bpf::ProgramCost& cost : sample.costs) {
     std::snprintf(line, sizeof line, "    bpf %-15s id %-6u %llu runs, %.0f ns/run, %llu missed\n",
@@ -117,6 +120,8 @@ json calls_to_json(const CallsSample& sample, std::chrono::system_clock::time_po
       {"time", utc_timestamp(wall)},
       {"patches", f.patches},
       {"probe", to_string(f.probe)},
+      {"mode", bpf::mode_name(f.timing)},
+      {"sample_every", f.timing.every},
       {"calls", f.counters.calls},
       {"timed", f.counters.timed},
       {"total_ns", f.counters.total_ns},
@@ -206,6 +211,7 @@ struct CallsReporter::State {
         out(stream),
         calls({.paths = o.paths,
                .probe = o.probe,
+               .timing = o.timing,
                .only = o.functions,
                .max_functions = o.max_functions,
                .also = o.also}) {}
@@ -290,6 +296,15 @@ static std::vector<bpf::FunctionId> functions_of_patch(const std::string& file,
 }
 
 int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
+  if (given.profile) {
+    return run_profile({.json = given.json,
+                        .interval = given.interval,
+                        .count = given.count,
+                        .frequency_hz = given.frequency_hz,
+                        .verbose = given.verbose,
+                        .paths = given.paths},
+                       out, err);
+  }
   CallsOptions options = given;
   for (const std::string& file : options.patch_files) {
     try {
@@ -339,10 +354,12 @@ Command add_calls_command(CLI::App& lpmon) {
       "Count the calls of patched functions and their latency, in the kernel (BPF; needs root)");
   calls->footer(
       "Probes sit on the original functions, which livepatch redirects to the replacement in "
-      "force, so counting goes on across an atomic replace. Each function costs one BPF load "
-      "and two attachments. fentry/fexit: a task asleep in an observed function stalls every "
-      "livepatch transition until it returns (its stack shows a trampoline frame); kprobes "
-      "do not.");
+      "force, so counting goes on across an atomic replace. --mode count only counts: one entry "
+      "probe, no clock read. --mode sampled times 1 call in N per CPU, "
+      "--mode full every call: each adds an exit probe (kretprobe or fexit) to every call, "
+      "and full a clock read at each end. What each mode adds to a call: BENCHMARKS.md. "
+      "fexit: a task asleep in an observed function stalls every livepatch transition until "
+      "it returns (its stack shows a trampoline frame); kretprobes do not.");
   calls->add_flag("--json", options->json, "Print one JSON object per line");
   calls
       ->add_option_function<double>(
@@ -372,6 +389,21 @@ Command add_calls_command(CLI::App& lpmon) {
           "kprobe (default) or fentry; the other where it cannot attach")
       ->type_name("KIND")
       ->check(CLI::IsMember({"kprobe", "fentry"}).description(""));
+  auto mode = std::make_shared<std::string>(bpf::mode_name(bpf::kDefaultTiming));
+  auto every = std::make_shared<std::uint32_t>(bpf::kDefaultSampleEvery);
+  calls
+      ->add_option("--mode", *mode,
+                   "count, sampled or full: which calls are timed (default " + *mode + ")")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"count", "sampled", "full"}).description(""));
+  calls
+      ->add_option("--sample-every", *every,
+                   "With --mode sampled: time 1 call in N on each CPU (default " +
+                       std::to_string(bpf::kDefaultSampleEvery) + ")")
+      ->type_name("N")
+      ->check(CLI::Range(2u, 1u << 30));
+  calls->final_callback(
+      [options, mode, every] { options->timing = *bpf::timing_of_mode(*mode, *every); });
   calls
       ->add_option("--max-functions", options->max_functions,
                    "Observe at most N functions (default 16)")
@@ -379,6 +411,16 @@ Command add_calls_command(CLI::App& lpmon) {
       ->check(CLI::PositiveNumber);
   calls->add_flag("--stats", options->stats,
                   "Also report the run count and run time of lpmon's BPF programs");
+  calls->add_flag("--profile", options->profile,
+                  "Instead of counting calls, sample every CPU on its clock and show the CPU time "
+                  "spent in livepatch's redirection per patched function (ftrace's entry, "
+                  "klp_ftrace_handler, trampolines) and in each patch module function, with "
+                  "binomial error bars; no probe on the patched functions");
+  calls
+      ->add_option("--frequency", options->frequency_hz,
+                   "With --profile: samples per second and CPU (default 99)")
+      ->type_name("HZ")
+      ->check(CLI::Range(1u, 10000u));
   calls->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
   add_kernel_root_options(*calls, options->paths);
   return {calls, [options](std::ostream& out, std::ostream& err) {

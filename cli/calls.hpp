@@ -26,9 +26,14 @@ struct CallsOptions {
   std::vector<std::string> patch_files;
   std::vector<bpf::FunctionId> also;  // what run_calls resolved patch_files to
   bpf::ProbeKind probe = bpf::ProbeKind::kprobe;
+  bpf::Timing timing = bpf::kDefaultTiming;
   std::size_t max_functions = 16;
   bool verbose = false;    // libbpf's own messages
   bool histograms = true;  // text: each interval's latency histogram under its line
+  // --profile: sample the CPUs for time in livepatch's redirection instead of counting calls
+  // (whose probes would share the patched functions' ftrace sites and so change it)
+  bool profile = false;
+  unsigned frequency_hz = 99;
   KernelPaths paths;
 };
 

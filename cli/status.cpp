@@ -7,6 +7,7 @@
 
 #include "command.hpp"
 #include "lpmon/kernel_log.hpp"
+#include "lpmon/rollout/recovery.hpp"
 #include "lpmon/util/clock.hpp"
 #include "lpmon/util/text.hpp"
 #include "text_report.hpp"
@@ -299,22 +300,73 @@ std::string render_status_text(const StatusReport& report) {
 
 namespace lpmon::cli {
 
+namespace {
+
+json entry_json(const rollout::JournalEntry& e) {
+  return {{"command", e.command}, {"pid", e.pid},
+          {"started", e.started}, {"patch", e.patch},
+          {"module", e.module},   {"srcversion", e.srcversion},
+          {"step", e.step},       {"was_enabled", e.was_enabled}};
+}
+
+// lpmon apply and revert as the lock and the journal show them: one running, or one that was
+// cut short (killed, crashed) and that the next apply or revert converges.
+json run_state_json(const rollout::RunState& runs) {
+  json j{{"running", runs.lock_holder.has_value()},
+         {"pid", runs.lock_holder && *runs.lock_holder ? json(*runs.lock_holder) : json(nullptr)},
+         {"interrupted", runs.unfinished ? entry_json(*runs.unfinished) : json(nullptr)},
+         {"current", runs.running ? entry_json(*runs.running) : json(nullptr)}};
+  if (!runs.problem.empty()) j["journal_error"] = runs.problem;
+  return j;
+}
+
+std::string render_run_state(const rollout::RunState& runs) {
+  std::ostringstream out;
+  if (runs.lock_holder) {
+    field(out, "Running",
+          "lpmon apply or revert" +
+              (*runs.lock_holder ? " (pid " + std::to_string(*runs.lock_holder) + ")" : "") +
+              (runs.running ? ": " + runs.running->command + " of " + runs.running->patch +
+                                  ", at its step '" + runs.running->step + "'"
+                            : ""));
+  }
+  if (runs.unfinished) {
+    field(out, "Interrupted",
+          rollout::describe(*runs.unfinished) + "; the next lpmon apply or revert " +
+              (runs.unfinished->command == "apply" ? "rolls it back" : "completes it"));
+  }
+  if (!runs.problem.empty()) field(out, "Journal", runs.problem);
+  return out.str();
+}
+
+}  // namespace
+
 Command add_status_command(CLI::App& lpmon) {
   struct Options {
     bool json = false;
     KernelPaths paths;
+    rollout::StatePaths state;
   };
   auto options = std::make_shared<Options>();
   CLI::App* status = lpmon.add_subcommand(
       "status", "Show the kernel's livepatches and whether patching is complete");
   status->add_flag("--json", options->json, "Print one JSON object instead of text");
   add_kernel_root_options(*status, options->paths);
+  status->add_option("--run-dir", options->state.run_dir, "Where lpmon apply's lock is")
+      ->type_name("DIR");
+  status
+      ->add_option("--state-dir", options->state.state_dir,
+                   "Where lpmon apply's journal of an unfinished run is")
+      ->type_name("DIR");
   return {status, [options](std::ostream& out, std::ostream& err) {
             const StatusReport report = build_status_report(options->paths);
+            const rollout::RunState runs = rollout::run_state(options->state);
             if (options->json) {
-              out << status_to_json(report).dump(2) << '\n';
+              json j = status_to_json(report);
+              j["run"] = run_state_json(runs);
+              out << j.dump(2) << '\n';
             } else {
-              out << render_status_text(report);
+              out << render_status_text(report) << render_run_state(runs);
             }
             if (report.state == LivepatchState::unknown) {
               err << "lpmon: some livepatch state could not be read; the report lists the errors\n";

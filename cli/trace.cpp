@@ -428,7 +428,7 @@ Command add_trace_command(CLI::App& lpmon) {
   trace
       ->add_flag("--calls", options->calls,
                  "Also count the calls of every patched function and show their rate and mean "
-                 "latency each second (kprobes, as lpmon calls)")
+                 "latency each second (as lpmon calls, in its default mode)")
       ->excludes("--scan");
   trace->add_flag("-v,--verbose", options->verbose, "Show libbpf's messages");
   add_kernel_root_options(*trace, options->paths, false);

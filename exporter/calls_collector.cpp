@@ -33,12 +33,13 @@ const std::vector<double>& latency_bounds() {
 
 }  // namespace
 
-CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs,
+CallsCollector::CallsCollector(const KernelPaths& paths, bool publish_costs, bpf::Timing timing,
                                std::chrono::milliseconds refresh_interval)
-    : publish_costs_(publish_costs), refresh_interval_(refresh_interval) {
+    : publish_costs_(publish_costs), timing_(timing), refresh_interval_(refresh_interval) {
   try {
     bpf::PatchedCallsOptions options;
     options.paths = paths;
+    options.timing = timing;
     calls_ = std::make_unique<bpf::PatchedCalls>(options);
   } catch (const std::exception& e) {
     log(LogLevel::warn, std::string("patched-call counting is off: ") + e.what());
@@ -132,7 +133,7 @@ std::vector<MetricFamily> CallsCollector::Collect() const {
                      {}};
   MetricFamily duration{"lpmon_patched_function_duration_seconds",
                         "Time spent in each patched function (the replacement in force), per "
-                        "call; log2 buckets.",
+                        "timed call (every call, or 1 in --calls.sample-every); log2 buckets.",
                         MetricType::Histogram,
                         {}};
   for (const auto& f : observed) {
@@ -145,7 +146,7 @@ std::vector<MetricFamily> CallsCollector::Collect() const {
                          f.counters.timed, static_cast<double>(f.counters.total_ns) / 1e9));
   }
   families.push_back(std::move(calls));
-  families.push_back(std::move(duration));
+  if (timing_.timed()) families.push_back(std::move(duration));
 
   if (publish_costs_) {
     for (auto& family : bpf_program_cost_families(costs)) families.push_back(std::move(family));

@@ -27,7 +27,10 @@ class CallsCollector : public prometheus::Collectable {
  public:
   // publish_costs: publish what each probe costs, from the kernel's BPF run-time statistics
   // (which the caller turns on: bpf::RunTimeStats).
+  // timing: which calls are timed (bpf::Timing); the duration histogram is published only
+  // when some are.
   CallsCollector(const KernelPaths& paths, bool publish_costs,
+                 bpf::Timing timing = bpf::kDefaultTiming,
                  std::chrono::milliseconds refresh_interval = std::chrono::seconds(2));
   ~CallsCollector() override;
   // Starts refreshing (attaching to patches that arrive) in a thread of its own, which first
@@ -45,6 +48,7 @@ class CallsCollector : public prometheus::Collectable {
   mutable std::mutex mutex_;  // PatchedCalls is not thread-safe
   std::unique_ptr<bpf::PatchedCalls> calls_;
   bool publish_costs_;
+  bpf::Timing timing_;
   std::chrono::milliseconds refresh_interval_;
   std::atomic<bool> stop_{false};
   std::thread refresher_;

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   bool no_bpf = false;
   bool no_calls = false;
   bool bpf_stats = false;
+  std::string calls_mode(lpmon::bpf::mode_name(lpmon::bpf::kDefaultTiming));
+  std::uint32_t sample_every = lpmon::bpf::kDefaultSampleEvery;
   lpmon::KernelPaths paths;
   app.add_option("--web.listen-address", listen_address,
                  "Address to listen on (:9812 for every address)")
@@ -104,6 +106,14 @@ int main(int argc, char** argv) {
   app.add_flag("--no-bpf", no_bpf, "No BPF at all: sysfs and procfs only");
   app.add_flag("--no-calls", no_calls,
                "Do not count calls into patched functions (then no capability to attach is kept)");
+  app.add_option("--calls.mode", calls_mode,
+                 "Which calls to time: count (none), sampled or full (every call; costly)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"count", "sampled", "full"}));
+  app.add_option("--calls.sample-every", sample_every,
+                 "With --calls.mode=sampled: time 1 call in N per CPU")
+      ->capture_default_str()
+      ->check(CLI::Range(2u, 1u << 30));
   app.add_flag("--bpf.stats", bpf_stats,
                "Publish the run time of lpmon's probes (turns on the kernel's BPF statistics)");
   app.add_option("--sysfs-root", paths.sysfs, "Where sysfs is mounted (for tests)")
@@ -168,7 +178,8 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<lpmon::exporter::CallsCollector> calls;
   if (!no_bpf && !no_calls) {
-    calls = std::make_shared<lpmon::exporter::CallsCollector>(paths, publish_costs);
+    calls = std::make_shared<lpmon::exporter::CallsCollector>(
+        paths, publish_costs, *lpmon::bpf::timing_of_mode(calls_mode, sample_every));
     collectors->add(calls);
   }
 

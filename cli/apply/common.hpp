@@ -1,5 +1,5 @@
 // What lpmon apply and lpmon revert share: the JSON of a followed transition and of a
-// rollback, the audit log and engine notes on stderr, the progress line's mode, --timeout.
+// rollback, the engine's notes on stderr, the progress line's mode, --timeout.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,25 +11,23 @@
 #include <string>
 
 #include "lpmon/gate/duration.hpp"
-#include "lpmon/rollout/audit_log.hpp"
+#include "lpmon/rollout/progress.hpp"
 #include "lpmon/rollout/rollback.hpp"
+#include "lpmon/rollout/transaction.hpp"
 #include "lpmon/rollout/transition_follower.hpp"
 
 namespace lpmon::cli::rollout_command {
 
 double seconds(std::chrono::nanoseconds d);
 
+// `followed_by` is TransitionFollower::method().
 nlohmann::json transition_json(const rollout::TransitionOutcome& outcome,
-                               const rollout::TransitionFollower& follower);
-nlohmann::json rollback_json(const rollout::Rollback& rollback,
-                             const rollout::TransitionFollower& follower);
+                               const std::string& followed_by);
+nlohmann::json rollback_json(const rollout::Rollback& rollback, const std::string& followed_by);
 
-// The audit log, its warning (if any) on `err`.
-rollout::AuditLog open_audit_log(const std::filesystem::path& file, const std::string& command,
-                                 std::ostream& err);
-
-// A note from the engine, as a line on `err` after `prefix`.
-std::function<void(const std::string&)> say(std::string prefix, std::ostream& err);
+// The engine's notes and progress as lines on `err`: "lpmon COMMAND: warning: ...",
+// "lpmon COMMAND: ...", "lpmon: PATCH: ..." and the progress line.
+rollout::Progress progress_on(const std::string& command, std::ostream& err);
 
 // A progress line is redrawn in place on a terminal that can; logs and serial consoles get
 // a line per change instead.
@@ -37,5 +35,11 @@ bool progress_rewrites_in_place();
 
 // --timeout DURATION, a positive gate duration ("30s", "2m").
 void add_duration_option(CLI::App& command, gate::Duration& value, const std::string& help);
+
+// --no-wait, and --run-dir and --state-dir (where the lock and the journal are, for tests).
+// LPMON_BENCH_NO_TRANSACTION=1 in the environment leaves the lock and the journal out, only so
+// that BENCHMARKS.md can measure what they cost.
+void add_transaction_options(CLI::App& command, rollout::StatePaths& state, bool& wait,
+                             bool& transaction);
 
 }  // namespace lpmon::cli::rollout_command

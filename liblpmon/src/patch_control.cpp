@@ -79,6 +79,15 @@ bool module_is_livepatch(const KernelPaths& paths, std::string_view module) {
   return taint.error == 0 && taint.text.find('K') != std::string::npos;
 }
 
+std::optional<std::string> module_srcversion(const KernelPaths& paths, std::string_view module) {
+  const detail::FileText text = detail::read_kernel_file(module_dir(paths, module) / "srcversion");
+  if (text.error != 0) return std::nullopt;
+  std::string value = text.text;
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
 void disable_patch(const KernelPaths& paths, std::string_view patch) {
   write_attribute(patch_dir(paths, patch) / "enabled", "0",
                   "disable livepatch " + std::string(patch));

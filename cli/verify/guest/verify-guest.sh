@@ -44,7 +44,8 @@ wait_for 30 "lpmon trace attached" grep -q "tracing livepatch transitions" trace
 
 # observe FILE: lpmon calls on the patch's functions, patched or not, in the background
 observe() {
-	lpmon calls --patch /verify/patch.ko --json --interval 1 >"$1.jsonl" 2>"$1.err" &
+	# --mode full: the report compares the time per call, unpatched and patched
+	lpmon calls --patch /verify/patch.ko --json --interval 1 --mode full >"$1.jsonl" 2>"$1.err" &
 	calls_pid=$!
 	wait_for 60 "lpmon calls is counting" grep -q "counting calls of" "$1.err" >/dev/null
 }

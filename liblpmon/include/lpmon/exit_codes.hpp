@@ -27,6 +27,9 @@ enum class ExitCode : int {
   gate_failed = 12,
   rollback_incomplete = 13,
   busy = 14,
+  locked = 15,
+  interrupted = 16,
+  other_build = 17,
 };
 
 struct ExitCodeDoc {
@@ -34,7 +37,7 @@ struct ExitCodeDoc {
   std::string_view meaning;
 };
 
-inline constexpr std::array<ExitCodeDoc, 15> kExitCodeDocs{{
+inline constexpr std::array<ExitCodeDoc, 18> kExitCodeDocs{{
     {ExitCode::ok, "success; for status: a patch is enabled and no transition is running"},
     {ExitCode::runtime_error, "a kernel operation or build step failed (the message says why)"},
     {ExitCode::usage_error, "invalid command line (lpmon gate has its own codes: see its --help)"},
@@ -54,6 +57,14 @@ inline constexpr std::array<ExitCodeDoc, 15> kExitCodeDocs{{
      "apply, revert: the patch could not be fully reversed or unloaded (the message says what "
      "is left)"},
     {ExitCode::busy, "another livepatch transition is in progress; nothing was changed"},
+    {ExitCode::locked,
+     "apply, revert --no-wait: another lpmon apply or revert is running; nothing was changed"},
+    {ExitCode::interrupted,
+     "apply: stopped by SIGINT, SIGTERM or SIGHUP; the host is as it was before (the patch was "
+     "reversed and unloaded if it had been loaded)"},
+    {ExitCode::other_build,
+     "apply: another build of the patch (same name, other srcversion) is loaded; nothing was "
+     "changed"},
 }};
 
 constexpr int to_int(ExitCode code) {

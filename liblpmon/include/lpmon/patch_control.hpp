@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "lpmon/kernel_paths.hpp"
@@ -22,6 +24,11 @@ void load_module(const ModuleFile& file);
 // Whether the loaded module is a livepatch: the kernel taints livepatch modules with 'K'
 // (TAINT_LIVEPATCH), shown in /sys/module/<module>/taint. False when that cannot be read.
 bool module_is_livepatch(const KernelPaths& paths, std::string_view module);
+
+// The loaded module's build: /sys/module/<module>/srcversion (the hash of its sources that
+// modpost puts in .modinfo, shown for every module on kernels with MODULE_SRCVERSION_ALL, as
+// Debian's). nullopt when the module is not loaded or shows none.
+std::optional<std::string> module_srcversion(const KernelPaths& paths, std::string_view module);
 
 // Writes 0 to the patch's `enabled`: starts the unpatching transition, or reverses the
 // transition in progress when that is the patch's own.

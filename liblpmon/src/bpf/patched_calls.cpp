@@ -104,11 +104,15 @@ std::map<FunctionId, PatchedFunction> patched_functions(const std::vector<Livepa
       std::error_code ignored;
       const bool vmlinux = object.name == "vmlinux";
       const auto object_module = module_dir(paths, object.name);
-      const bool loaded =
-          object.patched.value_or(vmlinux || std::filesystem::exists(object_module, ignored));
       struct stat st {};
       const std::string instance =
           vmlinux || ::stat(object_module.c_str(), &st) != 0 ? "" : std::to_string(st.st_ino);
+      // 6.1's load_module() runs klp_module_coming() (patched = 1) before mod_sysfs_setup():
+      // until /sys/module/<object> exists, this load cannot be told from the next, so it is
+      // observed only from then on (else it would be attached twice, losing the counts).
+      const bool loaded =
+          (vmlinux || !instance.empty()) &&
+          object.patched.value_or(vmlinux || std::filesystem::exists(object_module, ignored));
       for (const LivepatchFunc& func : object.funcs) {
         PatchedFunction& entry = found[{object.name, func.name, func.sympos}];
         entry.patches.push_back(patch.name);
@@ -167,15 +171,34 @@ std::string_view to_string(ProbeKind kind) {
   return kind == ProbeKind::fentry ? "fentry" : "kprobe";
 }
 
+std::string to_string(Timing timing) {
+  if (!timing.timed()) return "count";
+  if (timing.every == 1) return "full";
+  return "sampled 1/" + std::to_string(timing.every);
+}
+
+std::string_view mode_name(Timing timing) {
+  return !timing.timed() ? "count" : timing.every == 1 ? "full" : "sampled";
+}
+
+std::optional<Timing> timing_of_mode(std::string_view mode, std::uint32_t sample_every) {
+  if (mode == "count") return Timing::count_only();
+  if (mode == "full") return Timing::full();
+  if (mode == "sampled" && sample_every >= 2) return Timing::sampled(sample_every);
+  return std::nullopt;
+}
+
 struct FunctionProbe::State {
   Skeleton<patched_calls_bpf> skeleton;
   ProbeKind kind = ProbeKind::fentry;
+  Timing timing;
 };
 
 FunctionProbe::FunctionProbe(const FunctionId& function, ProbeKind kind,
-                             std::optional<std::uint64_t> address)
+                             std::optional<std::uint64_t> address, Timing timing)
     : state_(std::make_unique<State>()) {
   state_->kind = kind;
+  state_->timing = timing;
   auto& skel = state_->skeleton;
   const std::string name =
       "patched_calls (" + std::string(to_string(kind)) + " on " + to_string(function) + ")";
@@ -186,14 +209,17 @@ FunctionProbe::FunctionProbe(const FunctionId& function, ProbeKind kind,
                    ": /proc/kallsyms does not list it");
   }
   auto* progs = &skel->progs;
+  const bool timed = timing.timed();
+  skel->rodata->sample_every = timing.every;
   bpf_program__set_autoload(progs->calls_entry, fentry);
-  bpf_program__set_autoload(progs->calls_exit, fentry);
+  bpf_program__set_autoload(progs->calls_exit, fentry && timed);
   bpf_program__set_autoload(progs->calls_kprobe, !fentry);
-  bpf_program__set_autoload(progs->calls_kretprobe, !fentry);
+  bpf_program__set_autoload(progs->calls_kretprobe, !fentry && timed);
   if (fentry) {
     // libbpf finds the name in vmlinux's BTF, then in the modules'; the kernel resolves it to
     // the first symbol of that name, which is livepatch's sympos 1.
     for (bpf_program* prog : {progs->calls_entry, progs->calls_exit}) {
+      if (!bpf_program__autoload(prog)) continue;
       if (int err = bpf_program__set_attach_target(prog, 0, function.name.c_str())) {
         throw BpfError(describe_bpf_failure("cannot target", name, err));
       }
@@ -216,10 +242,10 @@ FunctionProbe::FunctionProbe(const FunctionId& function, ProbeKind kind,
     *slot = link;  // the skeleton destroys it
   };
   if (fentry) {
-    attach(progs->calls_exit, &skel->links.calls_exit, true);
+    if (timed) attach(progs->calls_exit, &skel->links.calls_exit, true);
     attach(progs->calls_entry, &skel->links.calls_entry, false);
   } else {
-    attach(progs->calls_kretprobe, &skel->links.calls_kretprobe, true);
+    if (timed) attach(progs->calls_kretprobe, &skel->links.calls_kretprobe, true);
     attach(progs->calls_kprobe, &skel->links.calls_kprobe, false);
   }
 }
@@ -245,10 +271,12 @@ CallCounters FunctionProbe::read() const {
 
 std::vector<int> FunctionProbe::program_fds() const {
   const auto& progs = state_->skeleton->progs;
-  if (state_->kind == ProbeKind::fentry) {
-    return {bpf_program__fd(progs.calls_entry), bpf_program__fd(progs.calls_exit)};
+  const bool fentry = state_->kind == ProbeKind::fentry;
+  std::vector<int> fds{bpf_program__fd(fentry ? progs.calls_entry : progs.calls_kprobe)};
+  if (state_->timing.timed()) {
+    fds.push_back(bpf_program__fd(fentry ? progs.calls_exit : progs.calls_kretprobe));
   }
-  return {bpf_program__fd(progs.calls_kprobe), bpf_program__fd(progs.calls_kretprobe)};
+  return fds;
 }
 
 namespace {
@@ -303,7 +331,7 @@ struct PatchedCalls::State {
             address = it->second;
           }
         }
-        obs.probe = std::make_unique<FunctionProbe>(function, kind, address);
+        obs.probe = std::make_unique<FunctionProbe>(function, kind, address, options.timing);
         break;
       } catch (const BpfError& error) {
         if (kind == other) throw BpfError(obs.fallback_reason + "; and " + error.what());
@@ -390,8 +418,8 @@ RefreshReport PatchedCalls::refresh() {
 std::vector<ObservedFunction> PatchedCalls::read() const {
   std::vector<ObservedFunction> out;
   for (const auto& [id, obs] : state_->observed) {
-    out.push_back({id, obs.patches, obs.probe->kind(), obs.fallback_reason, obs.attached_at,
-                   obs.probe->read(), obs.probe->program_fds()});
+    out.push_back({id, obs.patches, obs.probe->kind(), state_->options.timing, obs.fallback_reason,
+                   obs.attached_at, obs.probe->read(), obs.probe->program_fds()});
   }
   return out;
 }

@@ -104,6 +104,18 @@ void KernelSymbols::load_kallsyms(std::string_view text) {
                    [](const Symbol& a, const Symbol& b) { return a.address < b.address; });
 }
 
+std::vector<KernelSymbols::Range> KernelSymbols::ranges() const {
+  std::vector<Range> out;
+  out.reserve(symbols_.size());
+  for (std::size_t i = 0; i < symbols_.size(); ++i) {
+    const Symbol& s = symbols_[i];
+    const std::uint64_t end = i + 1 < symbols_.size() ? symbols_[i + 1].address : s.address + 1;
+    out.push_back({s.address, std::max(end, s.address + 1), names_.c_str() + s.name,
+                   s.module == kNoModule ? std::string_view{} : names_.c_str() + s.module});
+  }
+  return out;
+}
+
 std::string KernelSymbols::describe(std::uint64_t address) const {
   auto it = std::upper_bound(
       symbols_.begin(), symbols_.end(), address,

@@ -34,24 +34,24 @@ std::string module_problem(const ModuleInfo& module, const VermagicCheck& kernel
   }
 }
 
-std::variant<CheckedModule, Refusal> preflight(const std::filesystem::path& module,
-                                               const KernelPaths& paths) {
+std::variant<CheckedModule, Error> preflight(const std::filesystem::path& module,
+                                             const KernelPaths& paths) {
   CheckedModule checked;
   try {
     checked.file = std::make_unique<ModuleFile>(module);
     ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = paths});
     checked.info = inspector.inspect(*checked.file);
   } catch (const ModuleFileError& error) {
-    return Refusal{module_file_exit_code(error.problem()), error.what()};
+    return Error{module_file_exit_code(error.problem()), error.what()};
   }
   const VermagicCheck kernel = check_vermagic(checked.info, kernel_release(paths));
   if (const ExitCode code = module_exit_code(checked.info, kernel); code != ExitCode::ok) {
-    return Refusal{code, module_problem(checked.info, kernel)};
+    return Error{code, module_problem(checked.info, kernel)};
   }
   for (const std::string& dependency : checked.info.depends) {
     if (!module_loaded(paths, dependency)) {
-      return Refusal{ExitCode::runtime_error, module.string() + " depends on module " + dependency +
-                                                  ", which is not loaded"};
+      return Error{ExitCode::runtime_error,
+                   module.string() + " depends on module " + dependency + ", which is not loaded"};
     }
   }
   return checked;

@@ -80,8 +80,15 @@ std::optional<std::string> unload_when_released(const KernelPaths& paths,
 
 Rollback roll_back(const KernelPaths& paths, const std::string& patch, TransitionFollower& follower,
                    gate::Duration timeout, AuditLog& audit,
-                   const std::function<void(const std::string&)>& note) {
+                   const std::function<void(const std::string&)>& note,
+                   const BeforeWrite& before_write) {
   Rollback rollback;
+  if (before_write) {
+    if (auto error = before_write("disable")) {
+      rollback.left = error->message;
+      return rollback;
+    }
+  }
   const auto since = SteadyClock::now();
   try {
     disable_patch(paths, patch);
@@ -114,6 +121,12 @@ Rollback roll_back(const KernelPaths& paths, const std::string& patch, Transitio
                       "; the kernel keeps retrying, and the module stays loaded (lpmon status "
                       "shows it; lpmon revert " +
                       patch + " finishes the job)";
+      return rollback;
+    }
+  }
+  if (before_write) {
+    if (auto error = before_write("unload")) {
+      rollback.left = error->message;
       return rollback;
     }
   }

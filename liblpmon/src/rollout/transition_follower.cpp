@@ -199,7 +199,7 @@ TransitionOutcome TransitionFollower::wait(const std::string& patch, bool patchi
     }
     if (!tracing) std::this_thread::sleep_for(kPollStep);
     const std::chrono::nanoseconds elapsed = monotonic_now() - started(patch, since_monotonic);
-    if (Clock::now() >= deadline) {
+    if (Clock::now() >= deadline || (stop_ && stop_())) {
       TransitionOutcome outcome = so_far(patch);
       outcome.finished = false;
       outcome.duration = elapsed;

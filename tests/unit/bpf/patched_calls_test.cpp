@@ -88,6 +88,20 @@ TEST(SumPerCpuCounters, RejectsAPartialRecord) {
   EXPECT_THROW(sum_per_cpu_counters(bytes), BpfError);
 }
 
+TEST(Timing, ModeNamesRoundTripAndSampledNeedsAtLeastTwo) {
+  EXPECT_EQ(timing_of_mode("count", 64), Timing::count_only());
+  EXPECT_EQ(timing_of_mode("full", 64), Timing::full());
+  EXPECT_EQ(timing_of_mode("sampled", 64), Timing::sampled(64));
+  EXPECT_EQ(timing_of_mode("sampled", 1), std::nullopt);
+  EXPECT_EQ(timing_of_mode("every", 64), std::nullopt);
+  for (Timing t : {Timing::count_only(), Timing::full(), Timing::sampled(8)}) {
+    EXPECT_EQ(timing_of_mode(mode_name(t), t.timed() ? std::max(t.every, 2u) : 2u), t);
+  }
+  EXPECT_EQ(to_string(Timing::sampled(8)), "sampled 1/8");
+  EXPECT_FALSE(kDefaultTiming.timed() && kDefaultTiming.every == 1)
+      << "the default must not time every call: BENCHMARKS.md, Cheap counting";
+}
+
 TEST(FunctionId, NamesTheModuleAndAnUnusualSympos) {
   EXPECT_EQ(to_string(FunctionId{"vmlinux", "cmdline_proc_show", 1}), "cmdline_proc_show");
   EXPECT_EQ(to_string(FunctionId{"lpmon_target", "lpmon_target_check_len", 1}),
@@ -137,6 +151,21 @@ TEST(PatchedFunctions, AnObjectNotLoadedCannotBeObserved) {
   EXPECT_TRUE(found.at({"old_kernel_mod", "g", 1}).object_loaded);
   EXPECT_TRUE(found.at({"vmlinux", "h", 1}).object_loaded);
   EXPECT_EQ(found.at({"vmlinux", "h", 1}).object_instance, "");
+}
+
+TEST(PatchedFunctions, AModuleKlpPatchedBeforeItsSysfsDirectoryExistsIsNotYetLoaded) {
+  FakeKernelTree tree;
+  const auto dir = tree.add_patch("lp", true, false);
+  FakeKernelTree::write(dir / "coming_mod" / "patched", "1");
+  FakeKernelTree::add_func(dir, "coming_mod", "f", 1);
+
+  EXPECT_FALSE(patched_functions(read_patches(tree.paths()), tree.paths())
+                   .at({"coming_mod", "f", 1})
+                   .object_loaded);
+  std::filesystem::create_directories(tree.paths().sysfs / "module" / "coming_mod");
+  const auto found = patched_functions(read_patches(tree.paths()), tree.paths());
+  EXPECT_TRUE(found.at({"coming_mod", "f", 1}).object_loaded);
+  EXPECT_NE(found.at({"coming_mod", "f", 1}).object_instance, "");
 }
 
 void write_kallsyms(const FakeKernelTree& tree, std::string_view text) {

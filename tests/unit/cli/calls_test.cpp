@@ -16,6 +16,7 @@ namespace {
 using testing::FakeKernelTree;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // 2024-05-01T12:00:00Z
 const std::chrono::system_clock::time_point kWall{std::chrono::seconds(1714564800)};
@@ -46,6 +47,7 @@ CallsSample sample() {
   s.function.function = {"lpmon_target", "lpmon_target_check_len", 1};
   s.function.patches = {"lpmon_fixes_v1", "lpmon_fixes_v2"};
   s.function.probe = bpf::ProbeKind::kprobe;
+  s.function.timing = bpf::Timing::full();
   s.function.counters = {.calls = 3000, .timed = 2999, .total_ns = 900000, .latency = {}};
   s.delta = {.calls = 1000, .timed = 1000, .total_ns = 512000, .latency = {}};
   s.delta.latency.slots[9] = 1000;
@@ -58,8 +60,27 @@ TEST(CallsText, SummaryLineThenHistogram) {
 
   EXPECT_THAT(text, HasSubstr(" lpmon_target_check_len [lpmon_target]: 1000 calls in 0.50 s "
                               "(2000.0/s), 3000 since attached, mean 512 ns "
-                              "(lpmon_fixes_v1, lpmon_fixes_v2; kprobe)\n"));
+                              "(lpmon_fixes_v1, lpmon_fixes_v2; kprobe, full)\n"));
   EXPECT_THAT(text, HasSubstr("           512 -> 1023         : 1000      |"));
+}
+
+TEST(CallsText, SampledSaysHowManyWereTimedAndCountOnlyHasNoLatency) {
+  CallsSample s = sample();
+  s.function.timing = bpf::Timing::sampled(64);
+  s.delta.timed = 16;
+  s.delta.total_ns = 16 * 500;
+  EXPECT_THAT(format_calls_text(s, kWall),
+              HasSubstr("mean 500 ns of 16 timed (lpmon_fixes_v1, lpmon_fixes_v2; kprobe, "
+                        "sampled 1/64)\n"));
+  EXPECT_EQ(calls_to_json(s, kWall).at("mode"), "sampled");
+
+  s.function.timing = bpf::Timing::count_only();
+  s.delta = {.calls = 1000, .timed = 0, .total_ns = 0, .latency = {}};
+  const std::string text = format_calls_text(s, kWall);
+  EXPECT_THAT(text, HasSubstr("3000 since attached (lpmon_fixes_v1, lpmon_fixes_v2; kprobe, "
+                              "count)\n"));
+  EXPECT_THAT(text, Not(HasSubstr("mean")));
+  EXPECT_THAT(text, Not(HasSubstr("nsec")));
 }
 
 TEST(CallsText, CostsFollowOnePerProgram) {
@@ -90,6 +111,8 @@ TEST(CallsJson, CumulativeCountersIntervalRateAndNonEmptySlots) {
   EXPECT_EQ(j.at("function"), "lpmon_target_check_len");
   EXPECT_EQ(j.at("sympos"), 1);
   EXPECT_EQ(j.at("probe"), "kprobe");
+  EXPECT_EQ(j.at("mode"), "full");
+  EXPECT_EQ(j.at("sample_every"), 1);
   EXPECT_EQ(j.at("fallback_reason"), "no kprobe");
   EXPECT_EQ(j.at("calls"), 3000);
   EXPECT_EQ(j.at("timed"), 2999);

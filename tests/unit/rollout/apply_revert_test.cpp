@@ -14,6 +14,8 @@
 #include <string>
 
 #include "fake_kernel_tree.hpp"
+#include "lpmon/module_inspector.hpp"
+#include "lpmon/rollout/transaction.hpp"
 #include "run_lpmon.hpp"
 
 namespace lpmon {
@@ -34,9 +36,19 @@ class ApplyTest : public ::testing::Test {
     tree_.set_kernel(LPMON_TEST_RELEASE, 0);
   }
   std::vector<std::string> with_tree(std::vector<std::string> args) const {
-    args.insert(args.end(), {"--sysfs-root", tree_.paths().sysfs.string(), "--procfs-root",
-                             tree_.paths().procfs.string(), "--audit-log", audit().string()});
+    args.insert(args.end(),
+                {"--sysfs-root", tree_.paths().sysfs.string(), "--procfs-root",
+                 tree_.paths().procfs.string(), "--audit-log", audit().string(), "--run-dir",
+                 state().run_dir.string(), "--state-dir", state().state_dir.string()});
     return args;
+  }
+  rollout::StatePaths state() const {
+    const fs::path root = tree_.paths().sysfs.parent_path();
+    return {.run_dir = root / "run", .state_dir = root / "state"};
+  }
+  std::string file_srcversion() const {
+    ModuleInspector inspector(InspectOptions{.kernel_btf = std::nullopt, .paths = tree_.paths()});
+    return inspector.inspect(LPMON_FIXES_V2_KO).srcversion.value_or("");
   }
   fs::path audit() const { return tree_.paths().sysfs.parent_path() / "audit.log"; }
   fs::path write_gate(const std::string& text) const {
@@ -124,6 +136,69 @@ TEST_F(ApplyTest, AnAppliedPatchIsLeftAsItIs) {
   EXPECT_EQ(j["changed"], false);
   EXPECT_EQ(j["result"], "already-applied");
   EXPECT_FALSE(fs::exists(audit()) && fs::file_size(audit()) > 0);
+}
+
+// Identity by build: the same name from another build is not "already applied".
+TEST_F(ApplyTest, AnotherBuildOfTheAppliedPatchIsRefused) {
+  ASSERT_FALSE(file_srcversion().empty());
+  tree_.add_patch("lpmon_fixes_v2", true, false);
+  tree_.set_module_state("lpmon_fixes_v2", "live");
+  FakeKernelTree::write(tree_.paths().sysfs / "module/lpmon_fixes_v2/srcversion",
+                        "0123456789ABCDEF0123456\n");
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 17) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("another build (srcversion 0123456789ABCDEF0123456 is loaded"));
+  EXPECT_THAT(r.err, HasSubstr("lpmon revert lpmon_fixes_v2 first"));
+  EXPECT_FALSE(fs::exists(audit()) && fs::file_size(audit()) > 0);
+
+  FakeKernelTree::write(tree_.paths().sysfs / "module/lpmon_fixes_v2/srcversion",
+                        file_srcversion() + "\n");
+  const auto same = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO, "--json"}));
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(nlohmann::json::parse(same.out)["result"], "already-applied");
+}
+
+// Two runs never interleave: with --no-wait the second is refused with its own code.
+TEST_F(ApplyTest, ASecondRunIsRefusedWithoutWaiting) {
+  auto held = rollout::RunLock::acquire(state(), false, {});
+  ASSERT_TRUE(std::holds_alternative<rollout::RunLock>(held));
+  for (const char* command : {"apply", "revert"}) {
+    const auto r = lpmon(with_tree({command, LPMON_FIXES_V2_KO, "--no-wait"}));
+    EXPECT_EQ(r.exit_code, 15) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("another lpmon apply or revert"));
+  }
+  expect_nothing_done();
+}
+
+// An interrupted run is converged before the next run's own work, and reported by status.
+TEST_F(ApplyTest, AnInterruptedRunIsReportedAndConverged) {
+  const rollout::Journal journal(state().journal_file());
+  rollout::JournalEntry entry;
+  entry.command = "apply";
+  entry.pid = 99999;
+  entry.started = "2026-12-04T22:00:00Z";
+  entry.patch = "lpmon_fixes_v2";
+  entry.srcversion = file_srcversion();
+  entry.step = "transition";
+  ASSERT_FALSE(journal.write(entry));
+  const auto status = lpmon({"status", "--json", "--sysfs-root", tree_.paths().sysfs.string(),
+                             "--procfs-root", tree_.paths().procfs.string(), "--run-dir",
+                             state().run_dir.string(), "--state-dir", state().state_dir.string()});
+  const auto j = nlohmann::json::parse(status.out);
+  EXPECT_EQ(j["run"]["interrupted"]["patch"], "lpmon_fixes_v2");
+  EXPECT_EQ(j["run"]["interrupted"]["step"], "transition");
+  EXPECT_EQ(j["run"]["running"], false);
+
+  // Nothing of the patch is in the (fake) kernel: converging only clears the journal; then
+  // the run does its own work (here refused, as another patch is in transition).
+  tree_.add_patch("other_patch", true, true);
+  const auto r = lpmon(with_tree({"apply", LPMON_FIXES_V2_KO}));
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("nothing of it is left in the kernel"));
+  EXPECT_FALSE(fs::exists(journal.file()));
+  std::ifstream log(audit());
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("\"recover\""));
 }
 
 TEST_F(ApplyTest, RevertOfAPatchThatIsNotLoadedChangesNothing) {

@@ -10,9 +10,10 @@ klp_load lpmon_target
 klp_load lpmon_fixes_v2
 wait_for 30 "v2 transition completes" klp_transition_done lpmon_fixes_v2
 
-# observe KIND: lpmon calls --probe KIND on W in the background, into KIND.json
+# observe KIND [MODE]: lpmon calls --probe KIND --mode MODE (full) on W in the background,
+# into KIND.json
 observe() {
-	lpmon calls --json --interval 0.5 --probe "$1" --function $W >"$1.json" 2>"$1.err" &
+	lpmon calls --json --interval 0.5 --probe "$1" --mode "${2:-full}" --function $W >"$1.json" 2>"$1.err" &
 	calls_pid=$!
 	wait_for 30 "lpmon calls --probe $1 is counting" grep -q "counting calls of 1 " "$1.err"
 }
@@ -39,6 +40,21 @@ wait_for 10 "the call is timed once it returns" timed_is kprobe.json 1
 kill -INT $calls_pid
 wait $calls_pid
 expect_eq "$?" 0 "lpmon calls ends cleanly"
+sample_unload
+
+log "fentry counting only (no fexit): no trampoline frame on the sleeper's stack"
+observe fentry count
+echo "kthreads 1" >"$LPMON_TARGET_DEBUGFS/park" || fail "park a kthread"
+wait_for 10 "one kthread asleep in $W" target_parked_is 1
+wait_for 10 "its call counted" calls_count_is fentry.json $W 1
+klp_load lpmon_sample
+wait_for 10 "an unrelated transition completes despite the sleeper (fentry, count)" sample_patch_done
+echo release >"$LPMON_TARGET_DEBUGFS/park" || fail "release"
+wait_for 10 "the sleeper is gone" target_parked_is 0
+kill -INT $calls_pid
+wait $calls_pid
+expect_eq "$?" 0 "lpmon calls --probe fentry --mode count ends cleanly"
+expect_eq "$(calls_last fentry.json $W timed)" 0 "counting only: not timed"
 sample_unload
 
 log "fentry/fexit, for contrast"

@@ -5,8 +5,9 @@
 . /lib/lpmon/lib.sh
 require_livepatch
 
+# Sampled latency, so that the latency panels have data (the default mode only counts).
 lpmon-exporter --web.listen-address :9812 --web.config.file /etc/lpmon/web.yml --bpf.stats \
-	2>exporter.log &
+	--calls.mode sampled --calls.sample-every 16 2>exporter.log &
 exporter_pid=$!
 wait_for 20 "exporter attached its tracer" grep -q "transition tracer attached" exporter.log
 sleep 4 # the host scrapes a host without patches

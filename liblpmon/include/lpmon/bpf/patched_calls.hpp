@@ -101,6 +101,33 @@ std::map<FunctionId, std::uint64_t> kallsyms_addresses(const KernelPaths& paths,
 enum class ProbeKind { kprobe, fentry };
 std::string_view to_string(ProbeKind kind);
 
+// How much of each call is timed. Counting alone attaches the entry program only: a per-CPU
+// increment, no clock read, no exit probe (so fentry leaves no frame on a sleeper's stack).
+// Sampled times 1 call in N on each CPU; the others pay for the exit probe but no clock read
+// and no map lookup. Full times every call. What each adds to a redirected call, against the
+// redirection itself: BENCHMARKS.md ("Cheap counting").
+struct Timing {
+  // 0: count only; 1: time every call; N: 1 call in N per CPU.
+  std::uint32_t every = 0;
+
+  static Timing count_only() { return {0}; }
+  static Timing sampled(std::uint32_t n) { return {n}; }
+  static Timing full() { return {1}; }
+  bool timed() const { return every != 0; }
+  bool operator==(const Timing&) const = default;
+};
+// "count", "full", or "sampled 1/N".
+std::string to_string(Timing timing);
+// "count", "sampled" or "full": the mode's name, as --mode takes it.
+std::string_view mode_name(Timing timing);
+// --mode MODE [--sample-every N] of lpmon calls and lpmon-exporter; nullopt for another name.
+std::optional<Timing> timing_of_mode(std::string_view mode, std::uint32_t sample_every);
+
+// What lpmon calls and lpmon-exporter time unless told otherwise: the cheapest mode whose
+// cost per call is a fraction of the redirection's (BENCHMARKS.md, "Cheap counting").
+inline constexpr Timing kDefaultTiming{0};
+inline constexpr std::uint32_t kDefaultSampleEvery = 64;
+
 // The programs of bpf/patched_calls.bpf.c attached to one kernel function: one load and two
 // attachments. Detaches on destruction. fentry holds the function's module while attached
 // (rmmod fails with EAGAIN); a kprobe does not, and stops firing when the module goes.
@@ -109,7 +136,8 @@ class FunctionProbe {
   // Throws BpfError, naming the function and why it failed. `address` is needed for kprobe
   // (kallsyms_addresses), and ignored for fentry, which finds the function by name in BTF and
   // so can only attach to the first function of a name (sympos 1).
-  FunctionProbe(const FunctionId& function, ProbeKind kind, std::optional<std::uint64_t> address);
+  FunctionProbe(const FunctionId& function, ProbeKind kind, std::optional<std::uint64_t> address,
+                Timing timing = Timing::full());
   ~FunctionProbe();
   FunctionProbe(const FunctionProbe&) = delete;
   FunctionProbe& operator=(const FunctionProbe&) = delete;
@@ -117,7 +145,8 @@ class FunctionProbe {
   ProbeKind kind() const;
   // Since attaching. Throws BpfError when the map cannot be read.
   CallCounters read() const;
-  // The entry and exit programs, for program_cost() (lpmon/bpf/bpf_stats.hpp).
+  // The entry program, and the exit program when calls are timed, for program_cost()
+  // (lpmon/bpf/bpf_stats.hpp).
   std::vector<int> program_fds() const;
 
  private:
@@ -131,6 +160,7 @@ struct PatchedCallsOptions {
   // kallsyms and not blacklisted; fentry needs its BTF, sympos 1, and at most 6 arguments
   // (the limit of 6.1's trampolines).
   ProbeKind probe = ProbeKind::kprobe;
+  Timing timing = kDefaultTiming;
   std::vector<std::string> only;  // observe only functions of these names; empty: all
   // Each function costs a load and two attachments: a bound keeps refresh() short.
   std::size_t max_functions = 16;
@@ -144,6 +174,7 @@ struct ObservedFunction {
   FunctionId function;
   std::vector<std::string> patches;  // as of the last refresh()
   ProbeKind probe = ProbeKind::kprobe;
+  Timing timing;
   std::string fallback_reason;  // why the preferred kind could not attach, if it could not
   std::chrono::steady_clock::time_point attached_at;
   CallCounters counters;         // since attached_at

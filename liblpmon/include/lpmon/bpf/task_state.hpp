@@ -37,6 +37,16 @@ class KernelSymbols {
   // Whether any symbol has a real address.
   bool available() const { return !symbols_.empty(); }
 
+  // Every text symbol in address order, each up to the next one's address (the last: up to
+  // its own address + 1): what an address range classifier needs.
+  struct Range {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    std::string_view name;
+    std::string_view module;  // empty for vmlinux
+  };
+  std::vector<Range> ranges() const;
+
   // Parses kallsyms text; exposed for tests.
   void load_kallsyms(std::string_view text);
 

@@ -7,14 +7,9 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_paths.hpp"
 #include "lpmon/module_inspector.hpp"
+#include "lpmon/rollout/error.hpp"
 
 namespace lpmon::rollout {
-
-// A refusal before anything was changed: the message is the one line for stderr.
-struct Refusal {
-  ExitCode code;
-  std::string message;
-};
 
 // The exit code of a module file that could not be inspected at all (7, 8 or 9).
 ExitCode module_file_exit_code(ModuleFileProblem problem);
@@ -32,7 +27,8 @@ struct CheckedModule {
   ModuleInfo info;
 };
 
-std::variant<CheckedModule, Refusal> preflight(const std::filesystem::path& module,
-                                               const KernelPaths& paths);
+// An Error refuses the module before anything was changed.
+std::variant<CheckedModule, Error> preflight(const std::filesystem::path& module,
+                                             const KernelPaths& paths);
 
 }  // namespace lpmon::rollout

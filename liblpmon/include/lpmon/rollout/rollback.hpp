@@ -10,6 +10,7 @@
 #include "lpmon/kernel_paths.hpp"
 #include "lpmon/livepatch_state.hpp"
 #include "lpmon/rollout/audit_log.hpp"
+#include "lpmon/rollout/error.hpp"
 #include "lpmon/rollout/transition_follower.hpp"
 
 namespace lpmon::rollout {
@@ -43,9 +44,13 @@ struct Rollback {
 
 // Reverses or undoes `patch` (writes 0 to enabled), follows that transition for at most
 // `timeout`, and unloads the module; each step goes to the audit log, and `note` hears of the
-// undoing once it started. It never forces.
+// undoing once it started. `before_write` hears of each kernel write ("disable", "unload")
+// before it is made (the journal records it there); an Error from it stops the rollback there,
+// the write not made. It never forces.
+using BeforeWrite = std::function<std::optional<Error>(const std::string& step)>;
 Rollback roll_back(const KernelPaths& paths, const std::string& patch, TransitionFollower& follower,
                    gate::Duration timeout, AuditLog& audit,
-                   const std::function<void(const std::string&)>& note = {});
+                   const std::function<void(const std::string&)>& note = {},
+                   const BeforeWrite& before_write = {});
 
 }  // namespace lpmon::rollout

@@ -75,6 +75,9 @@ class TransitionFollower {
                          std::chrono::steady_clock::time_point since,
                          std::chrono::steady_clock::time_point deadline);
 
+  // A wait() ends early, unfinished, once `stop` says so (a signal asked the run to end).
+  void stop_when(std::function<bool()> stop) { stop_ = std::move(stop); }
+
   // "bpf" or "sysfs-poll".
   std::string method() const;
   // Why BPF was not used; empty when it is.
@@ -92,6 +95,7 @@ class TransitionFollower {
 
   KernelPaths paths_;
   ProgressHandler progress_;
+  std::function<bool()> stop_;
   std::string fallback_reason_;
   std::unique_ptr<bpf::TransitionTracer> tracer_;
   bpf::TransitionReducer reducer_;  // transitions in flight, of every patch
