@@ -6,8 +6,8 @@
 #
 # The images are unpacked with dpkg-deb -x into <build>/test-kernel/<release>/. Note that
 # Debian's 6.12 headers package depends on its image, so installing
-# linux-headers-6.12.*+deb12-amd64 also installs that image in /boot (pin the 6.1 kernel
-# alone with --kernel-abi to avoid it).
+# linux-headers-6.12.*+deb12-amd64 also installs that image in /boot (--kernel-lines 6.1
+# avoids it).
 set -euo pipefail
 
 usage() {
@@ -21,8 +21,8 @@ usage: scripts/setup.sh [--build-dir DIR] [--kernel-abi ABI]... [--no-packages]
                     Default: the ABI each kernel line's metapackage depends on today,
                     linux-headers-amd64 (6.1), linux-headers-6.12-amd64 (6.12)
   --kernel-lines L  the kernel lines to test when no ABI is pinned, comma-separated:
-                    6.1 (default) or 6.1,6.12 (env LPMON_KERNEL_LINES). 6.12 guests are
-                    opt-in until QEMU TCG stops crashing them now and then (docs/kernels.md)
+                    6.1,6.12 (default), 6.1 or 6.12 (env LPMON_KERNEL_LINES). 6.12 guests
+                    need QEMU 10, which this script installs (docs/kernels.md)
   --no-packages     do not run apt-get; only fetch and unpack the test kernels
 EOF
 }
@@ -31,7 +31,7 @@ repo_root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=build
 read -ra kernel_abis <<<"${LPMON_KERNEL_ABI:-}"
 pinned=()
-kernel_line_list=${LPMON_KERNEL_LINES:-6.1}
+kernel_line_list=${LPMON_KERNEL_LINES:-6.1,6.12}
 install_packages=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,7 +64,8 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libssl-dev prometheus openssl
   # bench.exporter_scrape: load generator, and the exporter it is compared against
   wrk prometheus-node-exporter
-  qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+  # qemu-system-x86: QEMU 10, from bookworm-backports on Debian 12 (scripts/install-qemu.sh)
+  busybox-static cpio xz-utils zstd kmod
   # vm.store_reboots: the guest's persistent store disk (mkfs.ext4); the boot unit's check
   e2fsprogs systemd
   # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
@@ -139,6 +140,7 @@ resolve_abi() {
 if [ "$install_packages" -eq 1 ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 (bookworm)"
   install_missing "${packages[@]}"
+  "$repo_root/scripts/install-qemu.sh" || die "could not install QEMU 10 (see above)"
 fi
 
 if [ ${#kernel_abis[@]} -eq 0 ]; then

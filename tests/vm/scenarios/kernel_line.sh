@@ -59,7 +59,7 @@ rmmod lpmon_fixes_v1 || fail "rmmod lpmon_fixes_v1"
 
 # --- tasks that switch themselves at cond_resched (6.4+). lpmon trace counts them on 6.4+
 # kernels and must count none where klp has no such path. (A busy in-kernel loop on the
-# other vCPU would make 6.12 switch it there for sure, but under TCG it also makes the
+# other vCPU would make 6.12 switch it there for sure, but QEMU 7.2's TCG makes the
 # guest crash on the cond_resched sites klp re-patches: see docs/kernels.md.)
 if grep -q ' klp_cond_resched$' /proc/kallsyms; then at_cond_resched=1; else at_cond_resched=0; fi
 if at_least 6 4; then
