@@ -3,7 +3,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "live_view.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/module_inspector.hpp"
@@ -23,20 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int kBarWidth = 40;
-
-volatile std::sig_atomic_t stop_requested = 0;
-void request_stop(int) {
-  stop_requested = 1;
-}
-
-std::string clock_text(std::chrono::system_clock::time_point wall) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(wall);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  char text[16];
-  std::snprintf(text, sizeof text, "%02d:%02d:%02d", local.tm_hour, local.tm_min, local.tm_sec);
-  return text;
-}
 
 double per_second(std::uint64_t n, std::chrono::duration<double> interval) {
   return interval.count() > 0 ? static_cast<double>(n) / interval.count() : 0.0;
@@ -319,9 +305,7 @@ int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
   std::optional<bpf::RunTimeStats> run_time_stats;
   if (options.stats) run_time_stats.emplace();
 
-  stop_requested = 0;
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
+  stop_on_signals();
 
   reporter.refresh();
   // The line scripts wait for: every patched function found so far is being counted.
@@ -333,17 +317,16 @@ int run_calls(const CallsOptions& given, std::ostream& out, std::ostream& err) {
   const Clock::time_point start = Clock::now();
   for (std::uint64_t reported = 0; !options.count || reported < *options.count; ++reported) {
     const Clock::time_point tick = start + options.interval * (reported + 1);
-    while (!stop_requested && Clock::now() < tick) {
+    while (!stop_requested() && Clock::now() < tick) {
       std::this_thread::sleep_for(
           std::min<Clock::duration>(tick - Clock::now(), std::chrono::milliseconds(50)));
     }
     // Ctrl-C ends with the partial interval, as funclatency does.
     reporter.report();
-    if (stop_requested) break;
+    if (stop_requested()) break;
     reporter.refresh();
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  restore_default_signals();
   return to_int(ExitCode::ok);
 }
 

@@ -3,33 +3,16 @@
 #include <time.h>
 
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
 #include "command.hpp"
+#include "live_view.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/util/clock.hpp"
 
 namespace lpmon::cli {
-namespace {
-
-volatile std::sig_atomic_t stop_requested = 0;
-void request_stop(int) {
-  stop_requested = 1;
-}
-
-std::string clock_text(std::chrono::system_clock::time_point wall) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(wall);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  char text[16];
-  std::snprintf(text, sizeof text, "%02d:%02d:%02d", local.tm_hour, local.tm_min, local.tm_sec);
-  return text;
-}
-
-}  // namespace
 
 bpf::RedirectSamples samples_since(const bpf::RedirectSamples& now,
                                    const bpf::RedirectSamples& earlier) {
@@ -129,9 +112,7 @@ nlohmann::json profile_to_json(const bpf::RedirectSamples& d, unsigned cpus,
 int run_profile(const ProfileOptions& options, std::ostream& out, std::ostream& err) {
   bpf::set_libbpf_verbose(options.verbose);
   bpf::RedirectProfile profile({.paths = options.paths, .frequency_hz = options.frequency_hz});
-  stop_requested = 0;
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
+  stop_on_signals();
   // The line scripts wait for.
   err << "lpmon: sampling " << profile.cpus() << " CPUs at " << options.frequency_hz
       << " Hz; Ctrl-C to end\n";
@@ -143,7 +124,7 @@ int run_profile(const ProfileOptions& options, std::ostream& out, std::ostream& 
   bpf::RedirectSamples before = profile.read();
   for (std::uint64_t reported = 0; !options.count || reported < *options.count; ++reported) {
     const Clock::time_point tick = start + options.interval * (reported + 1);
-    while (!stop_requested && Clock::now() < tick) {
+    while (!stop_requested() && Clock::now() < tick) {
       std::this_thread::sleep_for(
           std::min<Clock::duration>(tick - Clock::now(), std::chrono::milliseconds(50)));
     }
@@ -159,11 +140,10 @@ int run_profile(const ProfileOptions& options, std::ostream& out, std::ostream& 
     out.flush();
     before = current;
     since = now;
-    if (stop_requested) break;
+    if (stop_requested()) break;
     profile.refresh();
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  restore_default_signals();
   return to_int(ExitCode::ok);
 }
 

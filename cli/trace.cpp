@@ -3,7 +3,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -13,6 +12,7 @@
 
 #include "calls.hpp"
 #include "command.hpp"
+#include "live_view.hpp"
 #include "lpmon/bpf/probe.hpp"
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/util/clock.hpp"
@@ -20,24 +20,6 @@
 
 namespace lpmon::cli {
 namespace {
-
-volatile std::sig_atomic_t stop_requested = 0;
-void request_stop(int) {
-  stop_requested = 1;
-}
-
-std::string clock_text(std::chrono::system_clock::time_point wall) {
-  const auto since_epoch = wall.time_since_epoch();
-  const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  char text[32];
-  std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03lld", local.tm_hour, local.tm_min,
-                local.tm_sec, static_cast<long long>(millis));
-  return text;
-}
 
 double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
@@ -89,7 +71,7 @@ std::string format_transition_text(const bpf::TransitionEvent& event,
   const char* direction = event.patching ? "patching" : "unpatching";
   if (event.kind == bpf::TransitionKind::end) {
     std::snprintf(line, sizeof line, "%s %-24s %-8s %-11s %-9s %s%.3f s%s, %u round%s",
-                  clock_text(wall).c_str(), event.patch.c_str(), "end", direction,
+                  clock_text(wall, true).c_str(), event.patch.c_str(), "end", direction,
                   std::string(to_string(event.result)).c_str(),
                   event.began_before_trace ? "seen for " : "", seconds(event.duration),
                   event.began_before_trace ? " (began before tracing)" : "", event.rounds,
@@ -101,7 +83,7 @@ std::string format_transition_text(const bpf::TransitionEvent& event,
                     event.switched_at_cond_resched, event.switched_at_cond_resched == 1 ? "" : "s");
     }
   } else {
-    std::snprintf(line, sizeof line, "%s %-24s %-8s %s%s", clock_text(wall).c_str(),
+    std::snprintf(line, sizeof line, "%s %-24s %-8s %s%s", clock_text(wall, true).c_str(),
                   event.patch.c_str(), std::string(to_string(event.kind)).c_str(), direction,
                   event.kind == bpf::TransitionKind::in_progress ? ", began before tracing" : "");
   }
@@ -133,7 +115,7 @@ std::string format_round_text(const bpf::RoundEvent& event,
       line, sizeof line,
       "%s %-24s %-8s %-11s round %u: %u blocked (%u sleeping in a function, %u running, %u "
       "unreliable stack",
-      clock_text(wall).c_str(), event.patch.c_str(), "round",
+      clock_text(wall, true).c_str(), event.patch.c_str(), "round",
       event.patching ? "patching" : "unpatching", event.round, event.blocked,
       event.sleeping_in_function, event.running, event.unreliable_stack);
   std::string text(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
@@ -168,7 +150,7 @@ nlohmann::json round_to_json(const bpf::RoundEvent& event,
 std::string format_task_blocked_text(const bpf::TaskBlockedEvent& event,
                                      std::chrono::system_clock::time_point wall) {
   char line[320];
-  std::snprintf(line, sizeof line, "%s %-24s %-8s %-11s ", clock_text(wall).c_str(),
+  std::snprintf(line, sizeof line, "%s %-24s %-8s %-11s ", clock_text(wall, true).c_str(),
                 event.patch.c_str(), "blocked", event.patching ? "patching" : "unpatching");
   std::string text = line;
   text += "pid " + std::to_string(event.pid);
@@ -370,9 +352,7 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
   }
   auto next_calls = std::chrono::steady_clock::now() + std::chrono::seconds(1);
 
-  stop_requested = 0;
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
+  stop_on_signals();
   // The line scripts wait for: from here on no transition is missed.
   err << (options.tasks ? "lpmon: tracing livepatch transitions and the tasks that block them; "
                           "Ctrl-C to end\n"
@@ -381,7 +361,7 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
 
   const auto deadline = options.duration ? std::chrono::steady_clock::now() + *options.duration
                                          : std::chrono::steady_clock::time_point::max();
-  while (!stop_requested && (!options.count || seen < *options.count) &&
+  while (!stop_requested() && (!options.count || seen < *options.count) &&
          std::chrono::steady_clock::now() < deadline) {
     tracer.poll(std::chrono::milliseconds(100));
     if (calls && std::chrono::steady_clock::now() >= next_calls) {
@@ -391,8 +371,7 @@ int run_trace(const TraceOptions& options, std::ostream& out, std::ostream& err)
       next_calls += std::chrono::seconds(1);
     }
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  restore_default_signals();
   return to_int(ExitCode::ok);
 }
 

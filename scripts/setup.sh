@@ -147,23 +147,6 @@ if [ ${#kernel_abis[@]} -eq 0 ]; then
   for meta in "${kernel_lines[@]}"; do kernel_abis+=("$(resolve_abi "$meta")"); done
 fi
 
-# extract_vmlinux BZIMAGE OUT: the first stream of a known compression that unpacks to ELF.
-extract_vmlinux() {
-  local image=$1 out=$2 magic tool offset
-  for magic in '\xfd7zXZ\x00:xz' '\x28\xb5\x2f\xfd:zstd'; do
-    tool=${magic##*:}
-    command -v "$tool" >/dev/null || continue
-    # grep | head: grep may die of SIGPIPE, so no pipefail here.
-    offset=$(set +o pipefail; LC_ALL=C grep -obUaP "${magic%:*}" "$image" | head -n 1 | cut -d: -f1)
-    [ -n "$offset" ] || continue
-    # The decompressor stops with an error at the padding after the stream; the ELF check decides.
-    tail -c +"$((offset + 1))" "$image" | "$tool" -dcq >"$out" 2>/dev/null || true
-    head -c 4 "$out" | grep -q 'ELF' && return 0
-  done
-  rm -f "$out"
-  return 1
-}
-
 # setup_kernel ABI: headers installed, image unpacked, vmlinux and vmlinux.h extracted.
 setup_kernel() {
   local release="$1-amd64"
@@ -190,7 +173,7 @@ setup_kernel() {
   # xz on 6.1, zstd on 6.12.
   if [ ! -f "$kernel_dir/vmlinux" ]; then
     log "extracting vmlinux of $release"
-    extract_vmlinux "$kernel_dir/vmlinuz" "$kernel_dir/vmlinux.tmp" ||
+    "$repo_root/scripts/extract-vmlinux.sh" "$kernel_dir/vmlinuz" "$kernel_dir/vmlinux.tmp" ||
       die "extracting vmlinux from $kernel_dir/vmlinuz failed: no xz or zstd stream holding an ELF file"
     mv "$kernel_dir/vmlinux.tmp" "$kernel_dir/vmlinux"
   fi

@@ -11,6 +11,7 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_info.hpp"
 #include "lpmon/store/boot_marker.hpp"
+#include "lpmon/util/clock.hpp"
 #include "store/store_common.hpp"
 
 namespace lpmon::cli {
@@ -26,15 +27,6 @@ struct BootOptions {
   fs::path disable_file{kDefaultDisableFile};
   StoreOptions store;
 };
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // Why boot must not load anything, or empty: lpmon.disable=1 on the kernel command line, or
 // the disable file.
@@ -107,7 +99,9 @@ int run_boot(const BootOptions& options, std::ostream& out, std::ostream& err) {
   }
   // Synced before the load: if the load takes the machine down, the next boot knows.
   const std::string boot_id = store::current_boot_id(options.store.paths);
-  store::write_boot_marker(patches, kernel, {"loading", release->id, boot_id, utc_now()});
+  store::write_boot_marker(
+      patches, kernel,
+      {"loading", release->id, boot_id, utc_timestamp(std::chrono::system_clock::now(), 0)});
   const StepResult applied = apply_stored(module, std::nullopt, options.store, err);
   j["apply"] = applied.report;
   if (applied.exit_code != 0) {
@@ -117,7 +111,9 @@ int run_boot(const BootOptions& options, std::ostream& out, std::ostream& err) {
                       std::to_string(applied.exit_code) +
                       "); it will not be tried at the next boot (lpmon install retries it)");
   }
-  store::write_boot_marker(patches, kernel, {"ok", release->id, boot_id, utc_now()});
+  store::write_boot_marker(
+      patches, kernel,
+      {"ok", release->id, boot_id, utc_timestamp(std::chrono::system_clock::now(), 0)});
   return finish(ExitCode::ok, "loaded",
                 release->id + " loaded and enabled: the patch level of " + kernel + " is active");
 }

@@ -405,18 +405,7 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
 }  // namespace
 
 ApplyOutcome apply_patch(const ApplyRequest& request, const Progress& progress) {
-  try {
-    return apply_steps(request, progress);
-  } catch (const LivepatchUnsupportedError& error) {
-    ApplyOutcome failed;
-    failed.error = Error{ExitCode::no_livepatch, error.what()};
-    return failed;
-  } catch (const std::exception& error) {
-    // A kernel read that failed as a whole (KernelError) or worse: the message says which.
-    ApplyOutcome failed;
-    failed.error = Error{ExitCode::runtime_error, error.what()};
-    return failed;
-  }
+  return detail::guarded<ApplyOutcome>([&] { return apply_steps(request, progress); });
 }
 
 }  // namespace lpmon::rollout

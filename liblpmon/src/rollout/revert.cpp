@@ -144,17 +144,7 @@ RevertOutcome revert_steps(const RevertRequest& request, const Progress& progres
 }  // namespace
 
 RevertOutcome revert_patch(const RevertRequest& request, const Progress& progress) {
-  try {
-    return revert_steps(request, progress);
-  } catch (const LivepatchUnsupportedError& error) {
-    RevertOutcome failed;
-    failed.error = Error{ExitCode::no_livepatch, error.what()};
-    return failed;
-  } catch (const std::exception& error) {
-    RevertOutcome failed;
-    failed.error = Error{ExitCode::runtime_error, error.what()};
-    return failed;
-  }
+  return detail::guarded<RevertOutcome>([&] { return revert_steps(request, progress); });
 }
 
 }  // namespace lpmon::rollout

@@ -7,6 +7,7 @@
 #include <string>
 #include <variant>
 
+#include "lpmon/errors.hpp"
 #include "lpmon/gate/duration.hpp"
 #include "lpmon/kernel_paths.hpp"
 #include "lpmon/rollout/error.hpp"
@@ -50,5 +51,22 @@ class Run {
   bool written_ = false;
   JournalEntry entry_;
 };
+
+// Runs apply's or revert's steps; what throws becomes the outcome's error, so callers get one
+// result type whatever failed (a kernel read that failed as a whole names what it read).
+template <class Outcome, class Steps>
+Outcome guarded(Steps&& steps) {
+  try {
+    return steps();
+  } catch (const LivepatchUnsupportedError& error) {
+    Outcome failed;
+    failed.error = Error{ExitCode::no_livepatch, error.what()};
+    return failed;
+  } catch (const std::exception& error) {
+    Outcome failed;
+    failed.error = Error{ExitCode::runtime_error, error.what()};
+    return failed;
+  }
+}
 
 }  // namespace lpmon::rollout::detail

@@ -14,6 +14,7 @@
 #include <span>
 #include <sstream>
 
+#include "lpmon/util/clock.hpp"
 #include "store/atomic_file.hpp"
 
 namespace lpmon::store {
@@ -61,15 +62,6 @@ std::vector<std::byte> read_all(const ModuleFile& file) {
     done += static_cast<std::size_t>(n);
   }
   return bytes;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 json to_json(const StoredRelease& r) {
@@ -216,7 +208,7 @@ StoredRelease PatchStore::add(const fs::path& module) {
   release.srcversion = info.srcversion.value_or("");
   if (info.lpmon) release.cves = info.lpmon->cves;
   release.replace = info.patch.replace.value_or(false);
-  release.installed_at = utc_now();
+  release.installed_at = utc_timestamp(std::chrono::system_clock::now(), 0);
 
   DirectoryLock lock(root_);
   KernelPatchLevel level = this->level(release.kernel);
