@@ -256,6 +256,19 @@ std::vector<std::string> cves_in_diff_header(const fs::path& patch) {
   return {cves.begin(), cves.end()};
 }
 
+namespace {
+
+// Applies the diff for real, after its dry run has shown that it applies exactly.
+void apply_diff(const fs::path& root, const fs::path& patch) {
+  const ProcessResult applied =
+      run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(patch).string()}, {.cwd = root});
+  if (applied.status != 0)
+    throw std::runtime_error("patch failed after a clean dry run:\n" +
+                             last_lines(applied.output, 8));
+}
+
+}  // namespace
+
 DiffBuild build_diff(const DiffBuildRequest& request) {
   auto progress = [&](const std::string& what) {
     if (request.progress) request.progress(what);
@@ -304,12 +317,7 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
     for (const auto& h : headers) old_text[h] = read_text(tree.root / h);
     {
       PatchedTree guard(tree.root, files, work / "backup");
-      const ProcessResult applied =
-          run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
-                      {.cwd = tree.root});
-      if (applied.status != 0)
-        throw std::runtime_error("patch failed after a clean dry run:\n" +
-                                 last_lines(applied.output, 8));
+      apply_diff(tree.root, request.patch);
       for (const auto& h : headers) new_text[h] = read_text(tree.root / h);
     }
     for (const auto& h : headers) {
@@ -377,12 +385,7 @@ DiffBuild build_diff(const DiffBuildRequest& request) {
   }
   {
     PatchedTree guard(tree.root, files, work / "backup");
-    const ProcessResult applied =
-        run_process({"patch", "-p1", "-F0", "-s", "-i", fs::absolute(request.patch).string()},
-                    {.cwd = tree.root});
-    if (applied.status != 0)
-      throw std::runtime_error("patch failed after a clean dry run:\n" +
-                               last_lines(applied.output, 8));
+    apply_diff(tree.root, request.patch);
     for (auto& p : pending) {
       progress("compiling " + p.object + " after the diff");
       p.patched = compile(tree, p.object, true, work / "patched");

@@ -273,13 +273,7 @@ ApplyOutcome apply_steps(const ApplyRequest& request, const Progress& progress) 
   const ModuleInfo& module = file.info;
   outcome.patch = module.name;
 
-  auto begun = detail::Run::begin({.state = request.state,
-                                   .transaction = request.transaction,
-                                   .wait = request.wait,
-                                   .paths = request.paths,
-                                   .timeout = request.timeout,
-                                   .audit_log = request.audit_log},
-                                  progress, outcome.recovered);
+  auto begun = detail::Run::begin(detail::run_options(request), progress, outcome.recovered);
   if (auto* error = std::get_if<Error>(&begun)) {
     outcome.error = *error;
     return outcome;

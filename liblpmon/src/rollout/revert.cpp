@@ -57,13 +57,7 @@ RevertOutcome revert_steps(const RevertRequest& request, const Progress& progres
   require_livepatch(request.paths);
 
   // A revert finishes once started: signals are held off by the run's guard, not acted on.
-  auto begun = detail::Run::begin({.state = request.state,
-                                   .transaction = request.transaction,
-                                   .wait = request.wait,
-                                   .paths = request.paths,
-                                   .timeout = request.timeout,
-                                   .audit_log = request.audit_log},
-                                  progress, outcome.recovered);
+  auto begun = detail::Run::begin(detail::run_options(request), progress, outcome.recovered);
   if (auto* error = std::get_if<Error>(&begun)) {
     outcome.error = *error;
     return outcome;

@@ -52,6 +52,17 @@ class Run {
   JournalEntry entry_;
 };
 
+// The run's options from an apply or revert request (both carry the same fields).
+template <class Request>
+Run::Options run_options(const Request& request) {
+  return {.state = request.state,
+          .transaction = request.transaction,
+          .wait = request.wait,
+          .paths = request.paths,
+          .timeout = request.timeout,
+          .audit_log = request.audit_log};
+}
+
 // Runs apply's or revert's steps; what throws becomes the outcome's error, so callers get one
 // result type whatever failed (a kernel read that failed as a whole names what it read).
 template <class Outcome, class Steps>
