@@ -13,6 +13,7 @@
 #include "lpmon/gate/prometheus_client.hpp"
 #include "lpmon/kernel_info.hpp"
 #include "lpmon/util/clock.hpp"
+#include "option_values.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -134,26 +135,21 @@ int parse_and_run(std::vector<std::string> args, std::ostream& out, std::ostream
   request.dry_run = dry_run;
   request.prometheus_url = prometheus;
   for (const std::string& spec : arg_specs) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      err << "lpmon gate: --arg '" << spec << "': expected NAME=VALUE\n";
-      return kInvalid;
-    }
-    if (!request.args.emplace(spec.substr(0, eq), spec.substr(eq + 1)).second) {
-      err << "lpmon gate: --arg " << spec.substr(0, eq) << " is given twice\n";
+    if (const auto error = add_gate_arg(request.args, spec)) {
+      err << "lpmon gate: --arg " << *error << '\n';
       return kInvalid;
     }
   }
-  const auto query_timeout_value = gate::parse_duration(query_timeout);
-  if (!query_timeout_value || query_timeout_value->count() == 0) {
+  const auto query_timeout_value = positive_duration(query_timeout);
+  if (!query_timeout_value) {
     err << "lpmon gate: --query-timeout '" << query_timeout
         << "': expected a duration such as 10s or 1m\n";
     return kInvalid;
   }
   request.engine.query_timeout = *query_timeout_value;
   if (!timeout.empty()) {
-    const auto value = gate::parse_duration(timeout);
-    if (!value || value->count() == 0) {
+    const auto value = positive_duration(timeout);
+    if (!value) {
       err << "lpmon gate: --timeout '" << timeout << "': expected a duration such as 10m\n";
       return kInvalid;
     }

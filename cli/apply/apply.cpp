@@ -14,6 +14,7 @@
 #include "lpmon/exit_codes.hpp"
 #include "lpmon/kernel_info.hpp"
 #include "lpmon/util/clock.hpp"
+#include "option_values.hpp"
 
 namespace lpmon::cli {
 namespace {
@@ -136,11 +137,9 @@ Command add_apply_command(CLI::App& lpmon) {
           "--arg",
           [options](const std::vector<std::string>& args) {
             for (const std::string& arg : args) {
-              const auto eq = arg.find('=');
-              if (eq == std::string::npos || eq == 0) {
-                throw CLI::ValidationError("--arg", "'" + arg + "' is not NAME=VALUE");
+              if (const auto error = add_gate_arg(options->request.args, arg)) {
+                throw CLI::ValidationError("--arg", *error);
               }
-              options->request.args[arg.substr(0, eq)] = arg.substr(eq + 1);
             }
           },
           "A value for an arg the gate file declares")

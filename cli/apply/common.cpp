@@ -7,6 +7,7 @@
 
 #include "apply/progress_line.hpp"
 #include "lpmon/util/text.hpp"
+#include "option_values.hpp"
 
 namespace lpmon::cli::rollout_command {
 
@@ -71,8 +72,8 @@ void add_duration_option(CLI::App& command, gate::Duration& value, const std::st
       .add_option_function<std::string>(
           "--timeout",
           [&value](const std::string& text) {
-            const std::optional<gate::Duration> parsed = gate::parse_duration(text);
-            if (!parsed || parsed->count() <= 0) {
+            const std::optional<gate::Duration> parsed = positive_duration(text);
+            if (!parsed) {
               throw CLI::ValidationError("--timeout", "'" + text +
                                                           "' is not a positive duration like 30s "
                                                           "or 2m");
