@@ -66,8 +66,9 @@ packages=(
   wrk prometheus-node-exporter
   # qemu-system-x86: QEMU 10, from bookworm-backports on Debian 12 (scripts/install-qemu.sh)
   busybox-static cpio xz-utils zstd kmod
-  # vm.store_reboots: the guest's persistent store disk (mkfs.ext4); the boot unit's check
-  e2fsprogs systemd
+  # vm.store_reboots: the guest's persistent store disk (mkfs.ext4; the boot unit's check uses
+  # systemd-analyze, below)
+  e2fsprogs
   # the kernel's livepatch selftests in the guest (vm.livepatch_selftests): bash and the
   # GNU/procps tools their scripts call, copied from here into the guest
   bash-static coreutils diffutils procps
