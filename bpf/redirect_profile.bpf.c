@@ -97,8 +97,13 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	/* A program never nests in itself on one CPU: no atomics needed. */
 	t->samples++;
-	if (ctx->regs.cs & 3)
-		return 0; /* user mode */
+	/*
+	 * User mode: x86-64 user code runs in the lower half. Not cs & 3: since 6.9
+	 * (FRED) cs is a u16 in a union, CO-RE shrinks the load to 2 bytes and the
+	 * perf_event context refuses reads of less than 8.
+	 */
+	if ((__s64)ctx->regs.ip >= 0)
+		return 0;
 	t->kernel++;
 	bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
 	if (bytes <= 0) {

@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <vector>
 
 #include "lpmon/livepatch_state.hpp"
 
@@ -25,10 +26,13 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   std::lock_guard lock(libbpf_log_mutex);
   if (libbpf_verbose) return vfprintf(stderr, format, args);
   if (level != LIBBPF_WARN) return 0;
-  char line[512];
-  int n = vsnprintf(line, sizeof line, format, args);
-  std::string text(line);
+  // A verifier log is one long message whose reason is at its end: keep the end.
+  std::vector<char> line(64 * 1024);
+  int n = vsnprintf(line.data(), line.size(), format, args);
+  std::string text(line.data());
   while (!text.empty() && text.back() == '\n') text.pop_back();
+  constexpr std::size_t kKeptChars = 600;
+  if (text.size() > kKeptChars) text = "..." + text.substr(text.size() - kKeptChars);
   libbpf_warnings.push_back(std::move(text));
   if (libbpf_warnings.size() > kKeptWarnings) libbpf_warnings.pop_front();
   return n;
