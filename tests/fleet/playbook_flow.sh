@@ -13,18 +13,11 @@ playbook="$repo/deploy/ansible/rollout.yml"
 command -v ansible-playbook >/dev/null || { echo "ansible-playbook not found (run scripts/setup.sh)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=0
-ok() { echo "ok: $*"; }
-bad() {
-  echo "FAIL: $*"
-  failed=1
-}
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "$0")/../lib/checks.sh"
 # expect_grep FILE TEXT WHAT: FILE has the fixed string TEXT
 expect_grep() {
   if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' is not in $(basename "$1")"; fi
-}
-expect_eq() {
-  if [ "$1" = "$2" ]; then ok "$3 ($1)"; else bad "$3: got '$1', expected '$2'"; fi
 }
 
 export ANSIBLE_HOME="$work/ansible-home" ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_NOCOLOR=1

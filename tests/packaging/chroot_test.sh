@@ -9,15 +9,8 @@ set -uo pipefail
 build=$(realpath "$1")
 debs=$(realpath "$2")
 tarball="$build/debian-root/bookworm-apt.tar"
-failed=0
-ok() { echo "ok: $*"; }
-bad() {
-  echo "FAIL: $*"
-  failed=1
-}
-expect_eq() {
-  if [ "$1" = "$2" ]; then ok "$3 ($1)"; else bad "$3: got '$1', expected '$2'"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "$0")/../lib/checks.sh"
 if [ "$(id -u)" -eq 0 ]; then
   as_root() { "$@"; }
 elif sudo -n true 2>/dev/null; then

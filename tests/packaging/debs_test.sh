@@ -12,15 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=0
-ok() { echo "ok: $*"; }
-bad() {
-  echo "FAIL: $*"
-  failed=1
-}
-expect_eq() {
-  if [ "$1" = "$2" ]; then ok "$3 ($1)"; else bad "$3: got '$1', expected '$2'"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "$0")/../lib/checks.sh"
 # has LIST LINE WHAT: the file LIST has the line LINE
 has() {
   if grep -qxF -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' is missing"; fi

@@ -49,16 +49,9 @@ trap cleanup EXIT
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 . "$here/../prometheus/lib.sh"
 
-failed=0
-ok() { echo "ok: $*"; }
-bad() {
-  echo "FAIL: $*"
-  failed=1
-}
-# expect_eq ACTUAL EXPECTED WHAT, expect_match TEXT REGEX WHAT: record, and go on.
-expect_eq() {
-  if [ "$1" = "$2" ]; then ok "$3 ($1)"; else bad "$3: got '$1', expected '$2'"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "$0")/../../lib/checks.sh"
+# expect_match TEXT REGEX WHAT: TEXT matches REGEX
 expect_match() {
   if printf '%s\n' "$1" | grep -qE -- "$2"; then ok "$3"; else bad "$3: '$1' does not match /$2/"; fi
 }
