@@ -98,9 +98,9 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	/* A program never nests in itself on one CPU: no atomics needed. */
 	t->samples++;
 	/*
-	 * User mode: x86-64 user code runs in the lower half. Not cs & 3: since 6.9
-	 * (FRED) cs is a u16 in a union, CO-RE shrinks the load to 2 bytes and the
-	 * perf_event context refuses reads of less than 8.
+	 * User mode: x86-64 user code runs in the lower half. Not cs & 3:
+	 * since 6.9 (FRED) cs is a u16 in a union, CO-RE shrinks the load to 2
+	 * bytes and the perf_event context refuses reads of less than 8.
 	 */
 	if ((__s64)ctx->regs.ip >= 0)
 		return 0;
